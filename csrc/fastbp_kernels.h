@@ -1,0 +1,67 @@
+/*
+ * fastbp_kernels.h -- the element-wise work of backpropagation, in C.
+ *
+ * Everything that is not a matrix product lives here: the activation
+ * functions and their derivatives, the output error BP1, the factor
+ * sigma'(z) of BP2, the bias update BP3, and the gather of a mini-batch.
+ * The matrix products themselves (feedforward, BP2, BP4) are BLAS calls
+ * made from fastbp/_engine.pyx.
+ *
+ * Matrices are row-major, one sample per row: an m x n matrix M has
+ * M[i*n + j] for sample i, neuron j.  Each kernel exists for double
+ * (suffix _d) and float (suffix _f); both are generated from
+ * fastbp_kernels_impl.h.
+ */
+#ifndef FASTBP_KERNELS_H
+#define FASTBP_KERNELS_H
+
+#include <stddef.h>
+
+/* Activation codes; the same numbers are used in fastbp/activations.py. */
+enum fbp_activation {
+    FBP_SIGMOID = 0,
+    FBP_LINEAR = 1,
+    FBP_TANH = 2,
+    FBP_RELU = 3
+};
+
+/* Cost codes; the same numbers are used in fastbp/costs.py. */
+enum fbp_cost {
+    FBP_QUADRATIC = 0,
+    FBP_CROSS_ENTROPY = 1
+};
+
+#define FBP_DECLARE(REAL, S)                                                   \
+    /* A <- f(A + 1 b^T) in place; returns max |z| (NaN if any z is NaN). */   \
+    REAL fbp_activate##S(int act, REAL *A, const REAL *b,                      \
+                         ptrdiff_t m, ptrdiff_t n);                            \
+    /* D <- D (.) f'(z), f' taken from the activation A (BP2's factor);     */ \
+    /* returns max |D| (NaN-propagating).                                   */ \
+    REAL fbp_times_derivative##S(int act, REAL *D, const REAL *A,              \
+                                 ptrdiff_t m, ptrdiff_t n);                    \
+    /* BP1: D <- grad_A C (.) f'(z) from A and the targets Y;               */ \
+    /* cross-entropy with a sigmoid output gives D = A - Y.                 */ \
+    /* Returns max |D| (NaN-propagating).                                   */ \
+    REAL fbp_output_error##S(int cost, int act, REAL *D, const REAL *A,        \
+                             const REAL *Y, ptrdiff_t m, ptrdiff_t n);         \
+    /* BP3: b <- beta b + alpha * (column sums of D).                       */ \
+    void fbp_bias_update##S(REAL *b, const REAL *D, ptrdiff_t m, ptrdiff_t n,  \
+                            REAL alpha, REAL beta);                            \
+    /* out[i, :] <- X[rows[i], :] for i < m: the rows of one mini-batch.    */ \
+    void fbp_gather_rows##S(REAL *out, const REAL *X, const ptrdiff_t *rows,   \
+                            ptrdiff_t m, ptrdiff_t n);                         \
+    /* max |x| over n values (NaN-propagating).                             */ \
+    REAL fbp_max_abs##S(const REAL *x, ptrdiff_t n);                           \
+    /* Cost of the rows of A against Y, summed (not averaged) over samples. */ \
+    double fbp_cost_sum##S(int cost, const REAL *A, const REAL *Y,             \
+                           ptrdiff_t m, ptrdiff_t n);                          \
+    /* out[i] <- argmax_j A[i, j] (first maximum, like numpy.argmax).       */ \
+    void fbp_argmax_rows##S(ptrdiff_t *out, const REAL *A, ptrdiff_t m,        \
+                            ptrdiff_t n);
+
+FBP_DECLARE(double, _d)
+FBP_DECLARE(float, _f)
+
+#undef FBP_DECLARE
+
+#endif /* FASTBP_KERNELS_H */

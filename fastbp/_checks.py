@@ -1,0 +1,160 @@
+"""Argument checking for every public entry point.
+
+Everything a C kernel assumes is made true here, before any compiled code
+runs: shapes, dtypes, finiteness, ranges, and sizes that fit BLAS's 32-bit
+integers.  Errors name the argument that is wrong.
+"""
+import numbers
+
+import numpy as np
+
+# BLAS takes dimensions as 32-bit ints.
+BLAS_INT_MAX = 2**31 - 1
+# A network of more parameters than this is refused as absurd.
+MAX_PARAMETERS = 2**31
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(dtype):
+    """The float dtype asked for: float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, not {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, not {dt}")
+    return dt
+
+
+def check_int(name, value, minimum=None, maximum=None):
+    """An integer argument (bool and fractional values refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value}")
+    return value
+
+
+def check_float(name, value, minimum=None, strict=False):
+    """A finite real argument, >= minimum (> minimum when strict)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, not {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None:
+        if strict and not value > minimum:
+            raise ValueError(f"{name} must be greater than {minimum}, got {value}")
+        if not strict and not value >= minimum:
+            raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def check_sizes(sizes):
+    """The layer sizes [n_0, n_1, ..., n_L] as a list of ints."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+        raise TypeError(f"sizes must be a sequence of layer sizes, not {sizes!r}")
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes needs at least two layers (input and output), got {sizes}")
+    out = [check_int(f"sizes[{i}]", s, minimum=1, maximum=BLAS_INT_MAX)
+           for i, s in enumerate(sizes)]
+    n_params = sum(a * b + a for a, b in zip(out[1:], out[:-1]))
+    if n_params > MAX_PARAMETERS:
+        raise ValueError(f"sizes {out} give {n_params} parameters, more than the "
+                         f"{MAX_PARAMETERS} fastbp accepts")
+    return out
+
+
+def as_float_array(name, value, dtype):
+    """value as a NumPy array of a float dtype, refusing what is not numeric."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:       # ragged nested lists, and the like
+        raise ValueError(f"{name} could not be read as an array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, not {arr.dtype} values")
+    return arr
+
+
+def check_finite(name, arr):
+    if arr.size and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+
+
+def check_matrix(name, value, n_cols, dtype, n_rows=None):
+    """A 2-d array of n_cols columns, finite, as a C-contiguous array of dtype.
+
+    Non-contiguous or Fortran-ordered input is copied once."""
+    arr = as_float_array(name, value, dtype)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-d (samples as rows), got shape {arr.shape}")
+    if arr.shape[1] != n_cols:
+        raise ValueError(f"{name} must have {n_cols} columns, got shape {arr.shape}")
+    if n_rows is not None and arr.shape[0] != n_rows:
+        raise ValueError(f"{name} must have {n_rows} rows, got {arr.shape[0]}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    check_finite(name, arr)
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def check_targets(name, value, n_samples, n_out, dtype):
+    """Targets Y as an (n, n_out) array, and the integer labels if given.
+
+    Y is either an (n, n_out) array of targets or a 1-d array of integer class
+    labels in [0, n_out), which are one-hot encoded.  Returns (Y, labels),
+    labels None for targets given as an array."""
+    arr = as_float_array(name, value, dtype)
+    if arr.ndim == 1 and arr.dtype.kind in "iu":
+        if arr.shape[0] != n_samples:
+            raise ValueError(f"{name} has {arr.shape[0]} labels for {n_samples} samples")
+        if arr.size and (arr.min() < 0 or arr.max() >= n_out):
+            raise ValueError(f"{name}: class labels must be in [0, {n_out}), "
+                             f"got values from {arr.min()} to {arr.max()}")
+        labels = arr.astype(np.intp)
+        Y = np.zeros((n_samples, n_out), dtype=dtype)
+        Y[np.arange(n_samples), labels] = 1
+        return Y, labels
+    if arr.ndim == 1 and n_out == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be integer class labels of shape (n,) or "
+                         f"targets of shape (n, {n_out}), got shape {arr.shape} "
+                         f"of {arr.dtype}")
+    return check_matrix(name, arr, n_out, dtype, n_rows=n_samples), None
+
+
+def check_parameters(weights, biases, sizes, dtype):
+    """The weights and biases as C-contiguous arrays of dtype in the book's shapes.
+
+    Arrays that already are so are returned as they are (the engine then
+    trains them in place); others are converted.  Returns the two lists."""
+    n_layers = len(sizes) - 1
+    for name, seq in (("weights", weights), ("biases", biases)):
+        if not isinstance(seq, (list, tuple)) or len(seq) != n_layers:
+            raise ValueError(f"{name} must be a list of {n_layers} arrays")
+    new_w, new_b = [], []
+    for l in range(n_layers):
+        shape_w = (sizes[l + 1], sizes[l])
+        w = as_float_array(f"weights[{l}]", weights[l], dtype)
+        if w.shape != shape_w:
+            raise ValueError(f"weights[{l}] must have shape {shape_w}, got {w.shape}")
+        b = as_float_array(f"biases[{l}]", biases[l], dtype)
+        if b.shape not in ((sizes[l + 1], 1), (sizes[l + 1],)):
+            raise ValueError(f"biases[{l}] must have shape {(sizes[l + 1], 1)}, got {b.shape}")
+        check_finite(f"weights[{l}]", w)
+        check_finite(f"biases[{l}]", b)
+        new_w.append(_contiguous(w, dtype))
+        new_b.append(_contiguous(b, dtype).reshape(sizes[l + 1], 1))
+    return new_w, new_b
+
+
+def _contiguous(arr, dtype):
+    if arr.dtype == dtype and arr.flags.c_contiguous and arr.flags.writeable:
+        return arr
+    return np.array(arr, dtype=dtype, order="C")

@@ -1,0 +1,101 @@
+# The C kernels of csrc/fastbp_kernels.h, and fused float/double dispatchers
+# so that the engine is written once for cython.floating.
+from cython cimport floating
+
+
+cdef extern from "fastbp_kernels.h" nogil:
+    enum fbp_activation:
+        FBP_SIGMOID
+        FBP_LINEAR
+        FBP_TANH
+        FBP_RELU
+    enum fbp_cost:
+        FBP_QUADRATIC
+        FBP_CROSS_ENTROPY
+
+    double fbp_activate_d(int act, double *A, const double *b, Py_ssize_t m, Py_ssize_t n)
+    float fbp_activate_f(int act, float *A, const float *b, Py_ssize_t m, Py_ssize_t n)
+    double fbp_times_derivative_d(int act, double *D, const double *A, Py_ssize_t m, Py_ssize_t n)
+    float fbp_times_derivative_f(int act, float *D, const float *A, Py_ssize_t m, Py_ssize_t n)
+    double fbp_output_error_d(int cost, int act, double *D, const double *A, const double *Y,
+                              Py_ssize_t m, Py_ssize_t n)
+    float fbp_output_error_f(int cost, int act, float *D, const float *A, const float *Y,
+                             Py_ssize_t m, Py_ssize_t n)
+    void fbp_bias_update_d(double *b, const double *D, Py_ssize_t m, Py_ssize_t n,
+                           double alpha, double beta)
+    void fbp_bias_update_f(float *b, const float *D, Py_ssize_t m, Py_ssize_t n,
+                           float alpha, float beta)
+    void fbp_gather_rows_d(double *out, const double *X, const Py_ssize_t *rows,
+                           Py_ssize_t m, Py_ssize_t n)
+    void fbp_gather_rows_f(float *out, const float *X, const Py_ssize_t *rows,
+                           Py_ssize_t m, Py_ssize_t n)
+    double fbp_max_abs_d(const double *x, Py_ssize_t n)
+    float fbp_max_abs_f(const float *x, Py_ssize_t n)
+    double fbp_cost_sum_d(int cost, const double *A, const double *Y, Py_ssize_t m, Py_ssize_t n)
+    double fbp_cost_sum_f(int cost, const float *A, const float *Y, Py_ssize_t m, Py_ssize_t n)
+    void fbp_argmax_rows_d(Py_ssize_t *out, const double *A, Py_ssize_t m, Py_ssize_t n)
+    void fbp_argmax_rows_f(Py_ssize_t *out, const float *A, Py_ssize_t m, Py_ssize_t n)
+
+
+cdef inline floating activate(int act, floating *A, const floating *b,
+                              Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return fbp_activate_f(act, A, b, m, n)
+    else:
+        return fbp_activate_d(act, A, b, m, n)
+
+
+cdef inline floating times_derivative(int act, floating *D, const floating *A,
+                                      Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return fbp_times_derivative_f(act, D, A, m, n)
+    else:
+        return fbp_times_derivative_d(act, D, A, m, n)
+
+
+cdef inline floating output_error(int cost, int act, floating *D, const floating *A,
+                                  const floating *Y, Py_ssize_t m,
+                                  Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return fbp_output_error_f(cost, act, D, A, Y, m, n)
+    else:
+        return fbp_output_error_d(cost, act, D, A, Y, m, n)
+
+
+cdef inline void bias_update(floating *b, const floating *D, Py_ssize_t m, Py_ssize_t n,
+                             floating alpha, floating beta) noexcept nogil:
+    if floating is float:
+        fbp_bias_update_f(b, D, m, n, alpha, beta)
+    else:
+        fbp_bias_update_d(b, D, m, n, alpha, beta)
+
+
+cdef inline void gather_rows(floating *out, const floating *X, const Py_ssize_t *rows,
+                             Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        fbp_gather_rows_f(out, X, rows, m, n)
+    else:
+        fbp_gather_rows_d(out, X, rows, m, n)
+
+
+cdef inline floating max_abs(const floating *x, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return fbp_max_abs_f(x, n)
+    else:
+        return fbp_max_abs_d(x, n)
+
+
+cdef inline double cost_sum(int cost, const floating *A, const floating *Y,
+                            Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return fbp_cost_sum_f(cost, A, Y, m, n)
+    else:
+        return fbp_cost_sum_d(cost, A, Y, m, n)
+
+
+cdef inline void argmax_rows(Py_ssize_t *out, const floating *A, Py_ssize_t m,
+                             Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        fbp_argmax_rows_f(out, A, m, n)
+    else:
+        fbp_argmax_rows_d(out, A, m, n)

@@ -1,0 +1,198 @@
+"""fastbp.Network: the native API, arrays in and arrays out, samples as rows."""
+import time
+
+import numpy as np
+
+from . import _checks, _training, activations as _activations, costs as _costs
+from ._engine import argmax as _argmax_rows, cost_total as _cost_total
+
+
+class Network:
+    """A fully-connected feedforward network trained by backpropagation and SGD.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Neurons per layer, input first: ``[784, 30, 10]``.
+    activations : str or list of str, default "sigmoid"
+        One of "sigmoid", "tanh", "relu", "linear" for every layer after the
+        input, or a list with one name per such layer.
+    cost : {"quadratic", "cross-entropy"}, default "quadratic"
+    dtype : float32 or float64, default float64
+        The precision of the weights and of all arithmetic.
+    seed : int, numpy.random.Generator or None
+        Seeds the initial weights and the shuffling of every epoch.
+    init : {"scaled", "large"}, default "scaled"
+        "scaled" draws weights from N(0, 1/n_in) and biases from N(0, 1);
+        "large" draws both from N(0, 1) (the book's Chapter 1 network).
+
+    Attributes
+    ----------
+    weights : list of arrays, weights[l] of shape (n_{l+1}, n_l)
+    biases : list of arrays, biases[l] of shape (n_{l+1}, 1)
+        The book's shapes.  Training updates these arrays in place; they may
+        be read or replaced between calls.
+    """
+
+    def __init__(self, sizes, activations="sigmoid", cost="quadratic",
+                 dtype=np.float64, seed=None, init="scaled"):
+        self.sizes = _checks.check_sizes(sizes)
+        self.num_layers = len(self.sizes)
+        self.activations = _activations.check_activations(activations, self.num_layers - 1)
+        self.cost = _costs.check_cost(cost)
+        self.dtype = _checks.check_dtype(dtype)
+        if init not in ("scaled", "large"):
+            raise ValueError(f"init must be 'scaled' or 'large', got {init!r}")
+        self.rng = np.random.default_rng(seed)
+        self.biases = [self.rng.standard_normal((n, 1)).astype(self.dtype)
+                       for n in self.sizes[1:]]
+        self.weights = []
+        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
+            w = self.rng.standard_normal((n_out, n_in))
+            if init == "scaled":
+                w /= np.sqrt(n_in)
+            self.weights.append(w.astype(self.dtype))
+        self._lock = _training.new_lock()
+
+    # -- parameters -------------------------------------------------------
+    def _parameters(self):
+        """The weights and biases checked and as the engine needs them (the
+        lists are rebound if an entry had to be converted)."""
+        w, b = _checks.check_parameters(self.weights, self.biases, self.sizes, self.dtype)
+        if any(x is not y for x, y in zip(w, self.weights)):
+            self.weights = w
+        if any(x is not y for x, y in zip(b, self.biases)):
+            self.biases = b
+        return self.weights, self.biases
+
+    def _codes(self):
+        return _activations.codes(self.activations), _costs.CODES[self.cost]
+
+    def _inputs(self, X, name="X"):
+        return _checks.check_matrix(name, X, self.sizes[0], self.dtype)
+
+    # -- evaluation -------------------------------------------------------
+    def feedforward(self, X):
+        """The output activations a^L for each row of X: an (n, n_L) array."""
+        X = self._inputs(X)
+        weights, biases = self._parameters()
+        acts, _ = self._codes()
+        return _training.feedforward(weights, biases, self.sizes, acts, X)
+
+    def predict(self, X):
+        """The index of the most active output neuron for each row of X."""
+        return _argmax_rows(self.feedforward(X))
+
+    def cost_value(self, X, Y, lmbda=0.0):
+        """The mean cost over the samples, plus the L2 term 0.5 (lmbda/n) sum ||w||^2."""
+        X = self._inputs(X)
+        Y, _ = _checks.check_targets("Y", Y, X.shape[0], self.sizes[-1], self.dtype)
+        lmbda = _checks.check_float("lmbda", lmbda, minimum=0.0)
+        return self._cost(X, Y, lmbda, self.feedforward(X))
+
+    def _cost(self, X, Y, lmbda, A):
+        n = X.shape[0]
+        value = _cost_total(_costs.CODES[self.cost], A, Y) / n
+        if lmbda:
+            value += 0.5 * (lmbda / n) * sum(float(np.sum(w.astype(np.float64) ** 2))
+                                             for w in self.weights)
+        return value
+
+    def accuracy(self, X, y):
+        """The fraction of rows of X whose predicted class is y (labels, or one-hot rows)."""
+        X = self._inputs(X)
+        Y, labels = _checks.check_targets("y", y, X.shape[0], self.sizes[-1], self.dtype)
+        if labels is None:
+            labels = _argmax_rows(Y)
+        return float(np.mean(self.predict(X) == labels))
+
+    # -- gradients --------------------------------------------------------
+    def backprop(self, X, Y):
+        """The gradients of the batch-mean cost over the rows of X.
+
+        Returns ``(nabla_b, nabla_w)`` shaped like ``biases`` and ``weights``."""
+        X = self._inputs(X)
+        Y, _ = _checks.check_targets("Y", Y, X.shape[0], self.sizes[-1], self.dtype)
+        weights, biases = self._parameters()
+        acts, cost = self._codes()
+        nabla_b, nabla_w = _training.backprop(weights, biases, self.sizes, acts, cost, X, Y)
+        return [nb.reshape(-1, 1) for nb in nabla_b], nabla_w
+
+    # -- training ---------------------------------------------------------
+    def fit(self, X, Y, epochs, batch_size, eta, lmbda=0.0, validation_data=None,
+            monitor=True, blas_threads=None, verbose=False):
+        """Train by mini-batch SGD, shuffling the samples every epoch.
+
+        Parameters
+        ----------
+        X : array (n, n_0)
+        Y : array (n, n_L) of targets, or (n,) integer class labels
+        epochs : int >= 0
+        batch_size : int >= 1  (the last mini-batch of an epoch may be shorter)
+        eta : float > 0, the learning rate
+        lmbda : float >= 0, L2 weight decay: w <- (1 - eta lmbda / n) w - (eta/m) grad
+        validation_data : (X_val, Y_val), optional
+        monitor : bool, record the training cost and accuracy after each epoch
+            (one extra feedforward pass over X); validation values are
+            recorded whenever validation_data is given.
+        blas_threads : int or None, limit BLAS's threads while training.
+        verbose : bool, print one line per epoch.
+
+        Returns
+        -------
+        history : dict of per-epoch lists: "seconds" (training time of the
+            epoch), and "train_cost", "train_accuracy", "val_cost",
+            "val_accuracy" where recorded.  Accuracies are for class labels or
+            one-hot targets (argmax).
+        """
+        X = self._inputs(X)
+        Y, labels = _checks.check_targets("Y", Y, X.shape[0], self.sizes[-1], self.dtype)
+        epochs = _checks.check_int("epochs", epochs, minimum=0)
+        batch_size = _checks.check_int("batch_size", batch_size, minimum=1,
+                                       maximum=_checks.BLAS_INT_MAX)
+        eta = _checks.check_float("eta", eta, minimum=0.0, strict=True)
+        lmbda = _checks.check_float("lmbda", lmbda, minimum=0.0)
+        if validation_data is not None:
+            try:
+                X_val, Y_val = validation_data
+            except (TypeError, ValueError):
+                raise ValueError("validation_data must be a pair (X_val, Y_val)") from None
+            X_val = self._inputs(X_val, "validation_data X")
+            Y_val, labels_val = _checks.check_targets(
+                "validation_data Y", Y_val, X_val.shape[0], self.sizes[-1], self.dtype)
+        weights, biases = self._parameters()
+        acts, cost = self._codes()
+        n = X.shape[0]
+        decay = 1.0 - eta * lmbda / n
+        history = {"seconds": []}
+        with _training.exclusive(self._lock), _training.blas_threads(blas_threads):
+            for epoch in range(epochs):
+                order = self.rng.permutation(n)
+                t0 = time.perf_counter()
+                _training.train_epoch(weights, biases, self.sizes, acts, cost, X, Y,
+                                      order, batch_size, eta, decay)
+                history["seconds"].append(time.perf_counter() - t0)
+                line = [f"Epoch {epoch}: {history['seconds'][-1]:.3f} s"]
+                if monitor:
+                    self._record(history, "train", X, Y, labels, lmbda, line)
+                if validation_data is not None:
+                    self._record(history, "val", X_val, Y_val, labels_val, lmbda, line)
+                if verbose:
+                    print(", ".join(line), flush=True)
+        return history
+
+    def _record(self, history, prefix, X, Y, labels, lmbda, line):
+        weights, biases = self.weights, self.biases
+        acts, _ = self._codes()
+        A = _training.feedforward(weights, biases, self.sizes, acts, X)
+        cost = self._cost(X, Y, lmbda, A)
+        if labels is None:
+            labels = _argmax_rows(Y)
+        accuracy = float(np.mean(_argmax_rows(A) == labels))
+        history.setdefault(prefix + "_cost", []).append(cost)
+        history.setdefault(prefix + "_accuracy", []).append(accuracy)
+        line.append(f"{prefix} cost {cost:.4f}, {prefix} accuracy {accuracy:.4f}")
+
+    def __repr__(self):
+        return (f"Network(sizes={self.sizes}, activations={self.activations!r}, "
+                f"cost={self.cost!r}, dtype={self.dtype.name})")
