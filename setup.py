@@ -19,7 +19,9 @@ directives = {
     "cdivision": True,
     "embedsignature": True,
 }
-compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+# OpenMP: the engine's threads (cython.parallel) and the `omp simd` loops of csrc/.
+compile_args = (["-O0", "-g"] if DEBUG else ["-O3"]) + ["-fopenmp"]
+link_args = ["-fopenmp"]
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")]
 
 extensions = [
@@ -29,6 +31,7 @@ extensions = [
         include_dirs=["csrc", np.get_include()],
         define_macros=macros,
         extra_compile_args=compile_args,
+        extra_link_args=link_args,
     ),
     Extension(
         "fastbp._blas",

@@ -15,6 +15,7 @@
 #ifndef FASTBP_KERNELS_H
 #define FASTBP_KERNELS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 /* Activation codes; the same numbers are used in fastbp/activations.py. */
@@ -33,20 +34,23 @@ enum fbp_cost {
 
 #define FBP_DECLARE(REAL, S)                                                   \
     /* A <- f(A + 1 b^T) in place; returns max |z| (NaN if any z is NaN). */   \
-    REAL fbp_activate##S(int act, REAL *A, const REAL *b,                      \
+    REAL fbp_activate##S(int act, REAL *A, ptrdiff_t lda, const REAL *b,       \
                          ptrdiff_t m, ptrdiff_t n);                            \
     /* D <- D (.) f'(z), f' taken from the activation A (BP2's factor);     */ \
     /* returns max |D| (NaN-propagating).                                   */ \
-    REAL fbp_times_derivative##S(int act, REAL *D, const REAL *A,              \
+    REAL fbp_times_derivative##S(int act, REAL *D, ptrdiff_t ldd,              \
+                                 const REAL *A, ptrdiff_t lda,                 \
                                  ptrdiff_t m, ptrdiff_t n);                    \
     /* BP1: D <- grad_A C (.) f'(z) from A and the targets Y;               */ \
     /* cross-entropy with a sigmoid output gives D = A - Y.                 */ \
     /* Returns max |D| (NaN-propagating).                                   */ \
-    REAL fbp_output_error##S(int cost, int act, REAL *D, const REAL *A,        \
-                             const REAL *Y, ptrdiff_t m, ptrdiff_t n);         \
+    REAL fbp_output_error##S(int cost, int act, REAL *D, ptrdiff_t ldd,        \
+                             const REAL *A, ptrdiff_t lda,                     \
+                             const REAL *Y, ptrdiff_t ldy,                     \
+                             ptrdiff_t m, ptrdiff_t n);                        \
     /* BP3: b <- beta b + alpha * (column sums of D).                       */ \
-    void fbp_bias_update##S(REAL *b, const REAL *D, ptrdiff_t m, ptrdiff_t n,  \
-                            REAL alpha, REAL beta);                            \
+    void fbp_bias_update##S(REAL *b, const REAL *D, ptrdiff_t ldd,             \
+                            ptrdiff_t m, ptrdiff_t n, REAL alpha, REAL beta);  \
     /* out[i, :] <- X[rows[i], :] for i < m: the rows of one mini-batch.    */ \
     void fbp_gather_rows##S(REAL *out, const REAL *X, const ptrdiff_t *rows,   \
                             ptrdiff_t m, ptrdiff_t n);                         \
@@ -63,5 +67,16 @@ FBP_DECLARE(double, _d)
 FBP_DECLARE(float, _f)
 
 #undef FBP_DECLARE
+
+/* A barrier for the threads of the engine's parallel epoch loop.  Each
+ * thread keeps its own local_sense (initially 0) across calls. */
+typedef struct {
+    _Atomic int count;
+    _Atomic int sense;
+    int n_threads;
+} fbp_barrier;
+
+void fbp_barrier_init(fbp_barrier *bar, int n_threads);
+void fbp_barrier_wait(fbp_barrier *bar, int *local_sense);
 
 #endif /* FASTBP_KERNELS_H */

@@ -1,39 +1,89 @@
 /*
  * Body of the kernels declared in fastbp_kernels.h, written once for a
  * generic REAL and included by fastbp_kernels.c for double and for float.
- * Expects REAL, S (the name suffix), EXP, LOG, TANH, FABS, ISNAN, REAL_MAX.
- * Deliberately no include guard: it is included once per type.
+ * Expects REAL, S (the name suffix), LOG, TANH, FABS, REAL_MAX and the
+ * constants of FBP_EXP below.  Deliberately no include guard: it is
+ * included once per type.
+ *
+ * Sub-matrices: the kernels that take "ld" arguments work on m rows of n
+ * columns whose rows lie ld elements apart, so that one thread can work on
+ * its own block of columns of a shared matrix.
  */
 #define FBP_CAT_(a, b) a##b
 #define FBP_CAT(a, b) FBP_CAT_(a, b)
 #define FBP_NAME(name) FBP_CAT(name, S)
 
-/* A running max of |x| that a NaN poisons for good: once m is NaN both
- * comparisons are false and it stays NaN. */
-#define FBP_ABSMAX(m, x)                                                       \
-    do {                                                                       \
-        REAL ax_ = FABS(x);                                                    \
-        if (ax_ > (m) || ax_ != ax_) (m) = ax_;                                \
-    } while (0)
+/* max |x| over a row of n values, NaN if any is NaN: two reductions that
+ * the compiler can vectorize (the max alone would skip a NaN). */
+static inline REAL FBP_NAME(fbp_row_max_abs)(const REAL *x, ptrdiff_t n)
+{
+    REAL mx = 0;
+    int has_nan = 0;
+    ptrdiff_t k;
+#pragma omp simd reduction(max:mx) reduction(|:has_nan)
+    for (k = 0; k < n; k++) {
+        REAL ax = FABS(x[k]);
+        mx = ax > mx ? ax : mx;
+        has_nan |= (x[k] != x[k]);
+    }
+    return has_nan ? (REAL)NAN : mx;
+}
 
-REAL FBP_NAME(fbp_activate)(int act, REAL *A, const REAL *b,
+/* A running max that a NaN poisons for good. */
+static inline REAL FBP_NAME(fbp_max_nan)(REAL m, REAL x)
+{
+    return (x > m || x != x) ? x : m;
+}
+
+/* e^x for the sigmoid, in plain arithmetic the compiler can vectorize:
+ * e^x = 2^k e^r with k = round(x / ln 2) and |r| <= ln(2)/2, e^r by its
+ * Taylor series (truncation error below half an ulp), and 2^k applied as
+ * two factors built from their bits (each stays a normal number).
+ * Arguments below EXP_LO are raised to it (e^EXP_LO is negligible next to 1
+ * in 1 + e^x); above EXP_HI the result is +inf, as for libm's exp. */
+static inline REAL FBP_NAME(fbp_exp)(REAL x)
+{
+    REAL t = x < EXP_LO ? EXP_LO : (x > EXP_HI ? EXP_HI : x);
+    REAL kf = (t * (REAL)1.4426950408889634 + EXP_ROUND) - EXP_ROUND;
+    REAL r = (t - kf * (REAL)LN2_HI) - kf * (REAL)LN2_LO;
+    INT k = (INT)kf, k1 = k / 2;
+    UINT bits1 = (UINT)(k1 + EXP_BIAS) << EXP_SHIFT;
+    UINT bits2 = (UINT)(k - k1 + EXP_BIAS) << EXP_SHIFT;
+    REAL s1, s2;
+    memcpy(&s1, &bits1, sizeof s1);
+    memcpy(&s2, &bits2, sizeof s2);
+    REAL p = EXP_POLY(r) * s1 * s2;
+    return x > EXP_HI ? (REAL)INFINITY : (x != x ? x : p);
+}
+
+FBP_CLONES
+REAL FBP_NAME(fbp_activate)(int act, REAL *A, ptrdiff_t lda, const REAL *b,
                             ptrdiff_t m, ptrdiff_t n)
 {
     REAL zmax = 0;
     ptrdiff_t i, j;
     for (i = 0; i < m; i++) {
-        REAL *z = A + i * n;
-        for (j = 0; j < n; j++) {
-            REAL v = z[j] + b[j];          /* z = w a + b */
-            FBP_ABSMAX(zmax, v);
-            switch (act) {
-            case FBP_SIGMOID: z[j] = (REAL)1 / ((REAL)1 + EXP(-v)); break;
-            case FBP_TANH:    z[j] = TANH(v); break;
+        REAL *z = A + i * lda;
+        for (j = 0; j < n; j++)            /* z = w a + b */
+            z[j] += b[j];
+        zmax = FBP_NAME(fbp_max_nan)(zmax, FBP_NAME(fbp_row_max_abs)(z, n));
+        switch (act) {
+        case FBP_SIGMOID:
+            for (j = 0; j < n; j++)
+                z[j] = (REAL)1 / ((REAL)1 + FBP_NAME(fbp_exp)(-z[j]));
+            break;
+        case FBP_TANH:
+            for (j = 0; j < n; j++)
+                z[j] = TANH(z[j]);
+            break;
+        case FBP_RELU:
             /* v * 0 keeps a NaN (and turns -inf into NaN) so that a
              * diverging network is seen, where max(v, 0) would hide it. */
-            case FBP_RELU:    z[j] = v > 0 ? v : v * (REAL)0; break;
-            default:          z[j] = v; break;     /* linear */
-            }
+            for (j = 0; j < n; j++)
+                z[j] = z[j] > 0 ? z[j] : z[j] * (REAL)0;
+            break;
+        default:                           /* linear */
+            break;
         }
     }
     return zmax;
@@ -50,59 +100,70 @@ static inline REAL FBP_NAME(fbp_derivative_from_a)(int act, REAL a)
     }
 }
 
-REAL FBP_NAME(fbp_times_derivative)(int act, REAL *D, const REAL *A,
+FBP_CLONES
+REAL FBP_NAME(fbp_times_derivative)(int act, REAL *D, ptrdiff_t ldd,
+                                    const REAL *A, ptrdiff_t lda,
                                     ptrdiff_t m, ptrdiff_t n)
 {
     REAL dmax = 0;
-    ptrdiff_t k, len = m * n;
-    if (act == FBP_SIGMOID) {
-        /* The common case, written out so the compiler vectorizes it. */
-        for (k = 0; k < len; k++)
-            D[k] *= A[k] * ((REAL)1 - A[k]);
-    } else if (act != FBP_LINEAR) {
-        for (k = 0; k < len; k++)
-            D[k] *= FBP_NAME(fbp_derivative_from_a)(act, A[k]);
+    ptrdiff_t i, j;
+    for (i = 0; i < m; i++) {
+        REAL *d = D + i * ldd;
+        const REAL *a = A + i * lda;
+        if (act == FBP_SIGMOID) {          /* the common case, vectorized */
+            for (j = 0; j < n; j++)
+                d[j] *= a[j] * ((REAL)1 - a[j]);
+        } else if (act != FBP_LINEAR) {
+            for (j = 0; j < n; j++)
+                d[j] *= FBP_NAME(fbp_derivative_from_a)(act, a[j]);
+        }
+        dmax = FBP_NAME(fbp_max_nan)(dmax, FBP_NAME(fbp_row_max_abs)(d, n));
     }
-    for (k = 0; k < len; k++)
-        FBP_ABSMAX(dmax, D[k]);
     return dmax;
 }
 
-REAL FBP_NAME(fbp_output_error)(int cost, int act, REAL *D, const REAL *A,
-                                const REAL *Y, ptrdiff_t m, ptrdiff_t n)
+FBP_CLONES
+REAL FBP_NAME(fbp_output_error)(int cost, int act, REAL *D, ptrdiff_t ldd,
+                                const REAL *A, ptrdiff_t lda,
+                                const REAL *Y, ptrdiff_t ldy,
+                                ptrdiff_t m, ptrdiff_t n)
 {
     REAL dmax = 0;
-    ptrdiff_t k, len = m * n;
-    if (cost == FBP_CROSS_ENTROPY && act == FBP_SIGMOID) {
-        /* sigma' cancels: delta^L = a^L - y. */
-        for (k = 0; k < len; k++)
-            D[k] = A[k] - Y[k];
-    } else if (cost == FBP_CROSS_ENTROPY) {
-        /* dC/da = (a - y) / (a (1 - a)), times f'(z). */
-        for (k = 0; k < len; k++)
-            D[k] = (A[k] - Y[k]) / (A[k] * ((REAL)1 - A[k]))
-                   * FBP_NAME(fbp_derivative_from_a)(act, A[k]);
-    } else if (act == FBP_SIGMOID) {
-        /* BP1, quadratic cost: (a - y) (.) sigma'(z). */
-        for (k = 0; k < len; k++)
-            D[k] = (A[k] - Y[k]) * (A[k] * ((REAL)1 - A[k]));
-    } else {
-        for (k = 0; k < len; k++)
-            D[k] = (A[k] - Y[k]) * FBP_NAME(fbp_derivative_from_a)(act, A[k]);
+    ptrdiff_t i, j;
+    for (i = 0; i < m; i++) {
+        REAL *d = D + i * ldd;
+        const REAL *a = A + i * lda, *y = Y + i * ldy;
+        if (cost == FBP_CROSS_ENTROPY && act == FBP_SIGMOID) {
+            /* sigma' cancels: delta^L = a^L - y. */
+            for (j = 0; j < n; j++)
+                d[j] = a[j] - y[j];
+        } else if (cost == FBP_CROSS_ENTROPY) {
+            /* dC/da = (a - y) / (a (1 - a)), times f'(z). */
+            for (j = 0; j < n; j++)
+                d[j] = (a[j] - y[j]) / (a[j] * ((REAL)1 - a[j]))
+                       * FBP_NAME(fbp_derivative_from_a)(act, a[j]);
+        } else if (act == FBP_SIGMOID) {
+            /* BP1, quadratic cost: (a - y) (.) sigma'(z). */
+            for (j = 0; j < n; j++)
+                d[j] = (a[j] - y[j]) * (a[j] * ((REAL)1 - a[j]));
+        } else {
+            for (j = 0; j < n; j++)
+                d[j] = (a[j] - y[j]) * FBP_NAME(fbp_derivative_from_a)(act, a[j]);
+        }
+        dmax = FBP_NAME(fbp_max_nan)(dmax, FBP_NAME(fbp_row_max_abs)(d, n));
     }
-    for (k = 0; k < len; k++)
-        FBP_ABSMAX(dmax, D[k]);
     return dmax;
 }
 
-void FBP_NAME(fbp_bias_update)(REAL *b, const REAL *D, ptrdiff_t m,
-                               ptrdiff_t n, REAL alpha, REAL beta)
+FBP_CLONES
+void FBP_NAME(fbp_bias_update)(REAL *b, const REAL *D, ptrdiff_t ldd,
+                               ptrdiff_t m, ptrdiff_t n, REAL alpha, REAL beta)
 {
     ptrdiff_t i, j;
     for (j = 0; j < n; j++)
         b[j] *= beta;
     for (i = 0; i < m; i++) {
-        const REAL *d = D + i * n;
+        const REAL *d = D + i * ldd;
         for (j = 0; j < n; j++)
             b[j] += alpha * d[j];
     }
@@ -116,13 +177,10 @@ void FBP_NAME(fbp_gather_rows)(REAL *out, const REAL *X,
         memcpy(out + i * n, X + rows[i] * n, (size_t)n * sizeof(REAL));
 }
 
+FBP_CLONES
 REAL FBP_NAME(fbp_max_abs)(const REAL *x, ptrdiff_t n)
 {
-    REAL mx = 0;
-    ptrdiff_t k;
-    for (k = 0; k < n; k++)
-        FBP_ABSMAX(mx, x[k]);
-    return mx;
+    return FBP_NAME(fbp_row_max_abs)(x, n);
 }
 
 double FBP_NAME(fbp_cost_sum)(int cost, const REAL *A, const REAL *Y,
@@ -135,7 +193,7 @@ double FBP_NAME(fbp_cost_sum)(int cost, const REAL *A, const REAL *Y,
         for (k = 0; k < len; k++) {
             REAL a = A[k], y = Y[k];
             REAL t = -y * LOG(a) - ((REAL)1 - y) * LOG((REAL)1 - a);
-            if (ISNAN(t))
+            if (t != t)
                 t = 0;
             else if (t > REAL_MAX)
                 t = REAL_MAX;
@@ -167,7 +225,6 @@ void FBP_NAME(fbp_argmax_rows)(ptrdiff_t *out, const REAL *A, ptrdiff_t m,
     }
 }
 
-#undef FBP_ABSMAX
 #undef FBP_NAME
 #undef FBP_CAT
 #undef FBP_CAT_

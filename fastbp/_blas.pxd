@@ -29,3 +29,4 @@ cdef inline void gemm_rowmajor(BLAS_Trans ta, BLAS_Trans tb,
     else:
         dgemm(&tb_, &ta_, &n, &m, &k, &alpha, <double *> B, &ldb,
               <double *> A, &lda, &beta, C, &ldc)
+

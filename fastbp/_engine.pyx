@@ -24,14 +24,17 @@ mini-batch is applied and the caller is told.
 Nothing here checks its arguments beyond what memory safety needs: the
 Python layer (fastbp/_trainer.py) validates everything first.
 """
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, calloc, free
 from libc.math cimport fabs
 from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
+from cython.parallel cimport parallel, threadid
+cimport openmp
 
 from ._blas cimport gemm_rowmajor, NoTrans, Trans
 from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         gather_rows, max_abs, cost_sum, argmax_rows,
+                        fbp_barrier, fbp_barrier_init, fbp_barrier_wait,
                         FBP_SIGMOID, FBP_TANH)
 
 import numpy as np
@@ -40,6 +43,7 @@ import numpy as np
 cdef enum Status:
     STATUS_OK = 0
     STATUS_DIVERGED = 1
+    STATUS_INTERRUPTED = 2
 
 OK = STATUS_OK
 DIVERGED = STATUS_DIVERGED
@@ -48,6 +52,10 @@ DIVERGED = STATUS_DIVERGED
 # every product and sum of the update well inside the floating-point range.
 cdef double LIMIT_DOUBLE = 1e300
 cdef double LIMIT_FLOAT = 1e36
+
+# Column blocks start on multiples of this many elements (a 64-byte cache
+# line of doubles), so that two threads rarely write the same cache line.
+cdef Py_ssize_t COLUMN_ALIGN = 8
 
 
 cdef inline double _limit(floating x) noexcept nogil:
@@ -62,209 +70,327 @@ cdef inline bint _bounded(int act) noexcept nogil:
     return act == FBP_SIGMOID or act == FBP_TANH
 
 
+cdef inline double _max_nan(double m, double x) noexcept nogil:
+    """A running maximum that a NaN poisons for good."""
+    return x if (x > m or x != x) else m
+
+
 cdef struct Layers:
-    # Layer l = 0 .. L-1; index 0 (the input) has no weights and no delta.
+    # Layers l = 0 .. L-1; l = 0 is the input, which has no weights and no delta.
     Py_ssize_t L
     Py_ssize_t *sizes
     int *acts
-    void **W          # W[l]: n_l x n_{l-1}
-    void **b          # b[l]: n_l
-    void **A          # A[l]: batch x n_l activations (A[0] the inputs)
-    void **D          # D[l]: batch x n_l errors delta^l
-    double *zmax      # max |z^l| over the last forward pass
-    double *dmax      # max |delta^l| over the last backward pass
+    void **W              # W[l]: n_l x n_{l-1}
+    void **b              # b[l]: n_l
+    void **A              # A[l]: batch x n_l activations (l >= 1)
+    void **D              # D[l]: batch x n_l errors delta^l (l >= 1)
+    void *inputs[2]       # the mini-batch's A^0, double-buffered
+    void *targets[2]      # the mini-batch's Y, double-buffered
+    int T                 # threads
+    Py_ssize_t *cols      # cols[t*L + l]: first neuron of layer l owned by thread t
+    double *zmax          # zmax[t*L + l]: max |z^l| over thread t's neurons
+    double *dmax          # dmax[t*L + l]: max |delta^l| over thread t's neurons
+    double *wscan         # wscan[t*L + l]: exact max |W^l| over thread t's rows
+    double *bscan         # bscan[t*L + l]: exact max |b^l| over thread t's entries
+    double *wbound        # wbound[t*L + l]: thread t's copy of a bound on max |W^l|
+    double *bbound        # bbound[t*L + l]: the same for b^l
+    fbp_barrier *barrier  # where the threads wait for each other
+    int *sense            # sense[t]: thread t's side of the barrier
 
 
-cdef void _forward(Layers *net, floating x, Py_ssize_t m) noexcept nogil:
-    """A^l = f_l(A^{l-1} W^l^T + b^l) for l = 1 .. L-1, on m rows of A[0].
+cdef inline void _wait(Layers *net, int t) noexcept nogil:
+    fbp_barrier_wait(net.barrier, &net.sense[t])
 
-    (x only selects the float or double version.)"""
-    cdef Py_ssize_t l
+
+cdef inline Py_ssize_t _lo(Layers *net, int t, Py_ssize_t l) noexcept nogil:
+    return net.cols[t * net.L + l]
+
+
+cdef inline Py_ssize_t _hi(Layers *net, int t, Py_ssize_t l) noexcept nogil:
+    return net.cols[(t + 1) * net.L + l]
+
+
+cdef void _split_columns(Layers *net, int T) noexcept nogil:
+    """Give thread t the neurons [cols[t], cols[t+1]) of every layer."""
+    cdef Py_ssize_t l, n, lo
+    cdef int t
+    net.T = T
+    fbp_barrier_init(net.barrier, T)
+    for t in range(T):
+        net.sense[t] = 0
+    for l in range(net.L):
+        n = net.sizes[l]
+        for t in range(T + 1):
+            lo = (n * t) // T
+            if t < T:
+                lo = (lo // COLUMN_ALIGN) * COLUMN_ALIGN
+            net.cols[t * net.L + l] = min(lo, n)
+
+
+cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
+                   int t) noexcept nogil:
+    """Feedforward of m rows for thread t's neurons:
+    A^l[:, own] = f(A^{l-1} W^l[own, :]^T + b^l[own]), l = 1 .. L-1."""
+    cdef Py_ssize_t l, L = net.L, lo, hi
     cdef int n_out, n_in
-    cdef floating *a_in
+    cdef const floating *a_in
     cdef floating *a_out
-    for l in range(1, net.L):
+    for l in range(1, L):
         n_out = <int> net.sizes[l]
         n_in = <int> net.sizes[l - 1]
-        a_in = <floating *> net.A[l - 1]
+        a_in = a0 if l == 1 else <floating *> net.A[l - 1]
         a_out = <floating *> net.A[l]
-        # Z^l = A^{l-1} (W^l)^T
-        gemm_rowmajor(NoTrans, Trans, <int> m, n_out, n_in,
-                      <floating> 1, a_in, n_in, <floating *> net.W[l], n_in,
-                      <floating> 0, a_out, n_out)
-        # A^l = f(Z^l + 1 b^T), in place
-        net.zmax[l] = activate(net.acts[l], a_out, <floating *> net.b[l], m, n_out)
+        lo = _lo(net, t, l)
+        hi = _hi(net, t, l)
+        net.zmax[t * L + l] = 0
+        if hi > lo:
+            # Z^l[:, own] = A^{l-1} (W^l[own, :])^T
+            gemm_rowmajor(NoTrans, Trans, <int> m, <int> (hi - lo), n_in,
+                          <floating> 1, a_in, n_in,
+                          <floating *> net.W[l] + lo * n_in, n_in,
+                          <floating> 0, a_out + lo, n_out)
+            # A^l = f(Z^l + 1 b^T), in place
+            net.zmax[t * L + l] = activate(net.acts[l], a_out + lo, n_out,
+                                           <floating *> net.b[l] + lo, m, hi - lo)
+        if l < L - 1:
+            _wait(net, t)           # the next layer reads all of A^l
 
 
-cdef void _backward(Layers *net, int cost, const floating *Y,
-                    Py_ssize_t m) noexcept nogil:
-    """D^L by BP1, then D^l by BP2 for l = L-2 .. 1 (the input needs none)."""
-    cdef Py_ssize_t l, L = net.L
+cdef void _backward(Layers *net, int cost, const floating *y, Py_ssize_t m,
+                    int t) noexcept nogil:
+    """D^L by BP1, then D^l by BP2 for l = L-2 .. 1, thread t's neurons."""
+    cdef Py_ssize_t l, L = net.L, lo, hi
     cdef int n_l, n_next
-    net.dmax[L - 1] = output_error(cost, net.acts[L - 1], <floating *> net.D[L - 1],
-                                   <floating *> net.A[L - 1], Y, m, net.sizes[L - 1])
+    n_l = <int> net.sizes[L - 1]
+    lo = _lo(net, t, L - 1)
+    hi = _hi(net, t, L - 1)
+    net.dmax[t * L + L - 1] = 0
+    if hi > lo:
+        # delta^L = grad_a C (.) f'(z^L)                                    (BP1)
+        net.dmax[t * L + L - 1] = output_error(
+            cost, net.acts[L - 1], <floating *> net.D[L - 1] + lo, n_l,
+            <floating *> net.A[L - 1] + lo, n_l, y + lo, n_l, m, hi - lo)
     for l in range(L - 2, 0, -1):
+        _wait(net, t)               # BP2 reads all of D^{l+1}
         n_l = <int> net.sizes[l]
         n_next = <int> net.sizes[l + 1]
-        # D^l = D^{l+1} W^{l+1}
-        gemm_rowmajor(NoTrans, NoTrans, <int> m, n_l, n_next,
-                      <floating> 1, <floating *> net.D[l + 1], n_next,
-                      <floating *> net.W[l + 1], n_l,
-                      <floating> 0, <floating *> net.D[l], n_l)
-        # D^l (.)= f'(Z^l)
-        net.dmax[l] = times_derivative(net.acts[l], <floating *> net.D[l],
-                                       <floating *> net.A[l], m, n_l)
+        lo = _lo(net, t, l)
+        hi = _hi(net, t, l)
+        net.dmax[t * L + l] = 0
+        if hi > lo:
+            # D^l[:, own] = D^{l+1} W^{l+1}[:, own]                         (BP2)
+            gemm_rowmajor(NoTrans, NoTrans, <int> m, <int> (hi - lo), n_next,
+                          <floating> 1, <floating *> net.D[l + 1], n_next,
+                          <floating *> net.W[l + 1] + lo, n_l,
+                          <floating> 0, <floating *> net.D[l] + lo, n_l)
+            # D^l (.)= f'(Z^l)
+            net.dmax[t * L + l] = times_derivative(
+                net.acts[l], <floating *> net.D[l] + lo, n_l,
+                <floating *> net.A[l] + lo, n_l, m, hi - lo)
+    _wait(net, t)                   # every delta and every maximum is written
 
 
-cdef bint _step_is_safe(Layers *net, floating eta, floating decay, double xmax,
-                        double *wbound, double *bbound, Py_ssize_t m) noexcept nogil:
+cdef double _combined(double *part, Layers *net, Py_ssize_t l) noexcept nogil:
+    cdef double m = 0
+    cdef int t
+    for t in range(net.T):
+        m = _max_nan(m, part[t * net.L + l])
+    return m
+
+
+cdef bint _step_is_safe(Layers *net, int t, floating eta, floating decay,
+                        double xmax, Py_ssize_t m) noexcept nogil:
     """Whether the SGD step of this mini-batch keeps everything finite.
 
     |(D^T A)_jk| <= m max|D| max|A|, so the updated weights are bounded by
-    |decay| wbound + eta max|D| max|A|.  wbound[l] is a running upper bound
-    on max|W^l|, tightened by an exact scan only when it grows large.
-    On success the bounds are advanced past the step."""
-    cdef Py_ssize_t l
+    |decay| wbound + eta max|D| max|A|.  wbound is a running upper bound on
+    max|W^l|, tightened by an exact scan only when it grows large.  Every
+    thread computes the same answer from the same shared maxima (each keeps
+    its own copy of the bounds); on success the bounds advance past the step."""
+    cdef Py_ssize_t l, L = net.L, lo, hi
     cdef double limit = _limit(eta)
-    cdef double amax, grad_bound, wnext, bnext
-    for l in range(1, net.L):
-        if not (net.zmax[l] <= limit and net.dmax[l] <= limit):
+    cdef double amax, dmax, grad_bound
+    cdef double *wb = net.wbound + t * L
+    cdef double *bb = net.bbound + t * L
+    cdef bint rescan = False
+    for l in range(1, L):
+        if not (_combined(net.zmax, net, l) <= limit
+                and _combined(net.dmax, net, l) <= limit):
             return False        # NaN, inf or an absurd value
-    for l in range(1, net.L):
+    for l in range(1, L):
+        dmax = _combined(net.dmax, net, l)
         if l == 1:
             amax = xmax
         elif _bounded(net.acts[l - 1]):
             amax = 1.0
         else:
-            amax = net.zmax[l - 1]
-        grad_bound = net.dmax[l] * amax
+            amax = _combined(net.zmax, net, l - 1)
+        grad_bound = dmax * amax
         if not (m * grad_bound <= limit):
             return False
-        wnext = fabs(decay) * wbound[l] + eta * grad_bound
-        if not (wnext <= limit):
-            wbound[l] = max_abs(<floating *> net.W[l], net.sizes[l] * net.sizes[l - 1])
-            wnext = fabs(decay) * wbound[l] + eta * grad_bound
-            if not (wnext <= limit):
-                return False
-        bnext = bbound[l] + eta * net.dmax[l]
-        if not (bnext <= limit):
-            bbound[l] = max_abs(<floating *> net.b[l], net.sizes[l])
-            bnext = bbound[l] + eta * net.dmax[l]
-            if not (bnext <= limit):
-                return False
-    for l in range(1, net.L):
+        if not (fabs(decay) * wb[l] + eta * grad_bound <= limit
+                and bb[l] + eta * dmax <= limit):
+            rescan = True
+    if rescan:
+        # The bounds grew large: measure max |W^l| and max |b^l| exactly,
+        # each thread over its own rows (no thread is updating yet).
+        for l in range(1, L):
+            lo = _lo(net, t, l)
+            hi = _hi(net, t, l)
+            net.wscan[t * L + l] = 0
+            net.bscan[t * L + l] = 0
+            if hi > lo:
+                net.wscan[t * L + l] = max_abs(<floating *> net.W[l] + lo * net.sizes[l - 1],
+                                               (hi - lo) * net.sizes[l - 1])
+                net.bscan[t * L + l] = max_abs(<floating *> net.b[l] + lo, hi - lo)
+        _wait(net, t)
+        for l in range(1, L):
+            wb[l] = _combined(net.wscan, net, l)
+            bb[l] = _combined(net.bscan, net, l)
+        _wait(net, t)               # the scans are read before anyone updates
+    for l in range(1, L):
+        dmax = _combined(net.dmax, net, l)
         if l == 1:
             amax = xmax
         elif _bounded(net.acts[l - 1]):
             amax = 1.0
         else:
-            amax = net.zmax[l - 1]
-        wbound[l] = fabs(decay) * wbound[l] + eta * net.dmax[l] * amax
-        bbound[l] = bbound[l] + eta * net.dmax[l]
+            amax = _combined(net.zmax, net, l - 1)
+        wb[l] = fabs(decay) * wb[l] + eta * dmax * amax
+        bb[l] = bb[l] + eta * dmax
+        if not (wb[l] <= limit and bb[l] <= limit):
+            return False
     return True
 
 
-cdef void _update(Layers *net, floating eta, floating decay,
-                  Py_ssize_t m) noexcept nogil:
-    """The SGD step, BP3 and BP4 with the update folded into the gemm."""
-    cdef Py_ssize_t l
+cdef void _update(Layers *net, const floating *a0, floating eta, floating decay,
+                  Py_ssize_t m, int t) noexcept nogil:
+    """The SGD step on thread t's rows: BP3 and BP4, the update folded into
+    the gemm."""
+    cdef Py_ssize_t l, lo, hi
     cdef int n_out, n_in
     cdef floating alpha = -eta / m
+    cdef const floating *a_in
     for l in range(1, net.L):
         n_out = <int> net.sizes[l]
         n_in = <int> net.sizes[l - 1]
-        # W^l <- decay W^l - (eta/m) (D^l)^T A^{l-1}                   (BP4)
-        gemm_rowmajor(Trans, NoTrans, n_out, n_in, <int> m,
-                      alpha, <floating *> net.D[l], n_out,
-                      <floating *> net.A[l - 1], n_in,
-                      decay, <floating *> net.W[l], n_in)
-        # b^l <- b^l - (eta/m) column sums of D^l                       (BP3)
-        bias_update(<floating *> net.b[l], <floating *> net.D[l], m, n_out,
-                    alpha, <floating> 1)
+        a_in = a0 if l == 1 else <floating *> net.A[l - 1]
+        lo = _lo(net, t, l)
+        hi = _hi(net, t, l)
+        if hi > lo:
+            # W^l[own] <- decay W^l[own] - (eta/m) (D^l[:, own])^T A^{l-1}  (BP4)
+            gemm_rowmajor(Trans, NoTrans, <int> (hi - lo), n_in, <int> m,
+                          alpha, <floating *> net.D[l] + lo, n_out,
+                          a_in, n_in,
+                          decay, <floating *> net.W[l] + lo * n_in, n_in)
+            # b^l[own] <- b^l[own] - (eta/m) column sums of D^l[:, own]     (BP3)
+            bias_update(<floating *> net.b[l] + lo, <floating *> net.D[l] + lo,
+                        n_out, m, hi - lo, alpha, <floating> 1)
 
 
-cdef int _train(Layers *net, int cost, const floating *X, const floating *Y,
+cdef int _train(Layers *net, int t, int cost, const floating *X, const floating *Y,
                 const Py_ssize_t *order, Py_ssize_t n, Py_ssize_t batch_size,
-                floating eta, floating decay, double xmax, double *wbound,
-                double *bbound, Py_ssize_t check_every,
-                Py_ssize_t *done) except -1 nogil:
-    """One epoch: the mini-batches order[k : k + batch_size], k = 0, b, 2b, ...
+                floating eta, floating decay, double xmax, Py_ssize_t check_every,
+                Py_ssize_t *done, int *stop) noexcept nogil:
+    """Thread t's part of one epoch: the mini-batches order[k : k + batch_size],
+    k = 0, b, 2b, ...
 
-    Returns OK, or DIVERGED with the offending mini-batch not applied.
-    *done counts the mini-batches applied.  Every check_every mini-batches
-    the GIL is taken to let Python handle signals (Ctrl-C); an exception
-    from a handler propagates with the last complete mini-batch applied."""
-    cdef Py_ssize_t start, m, k = 0
+    Returns STATUS_OK, STATUS_DIVERGED (the offending mini-batch not
+    applied) or STATUS_INTERRUPTED (a Python signal handler raised; the
+    exception is set).  *done counts the mini-batches applied.  Every
+    check_every mini-batches thread 0 takes the GIL to let Python handle
+    signals (Ctrl-C) and tells the others whether to stop."""
+    cdef Py_ssize_t start = 0, m, r0, r1, k = 0
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.L - 1]
-    cdef floating *Ybatch = <floating *> net.A[net.L]   # spare buffer
-    done[0] = 0
-    start = 0
+    cdef int parity = 0, T = net.T
+    cdef floating *a0
+    cdef floating *y
     while start < n:
         m = batch_size if start + batch_size <= n else n - start
-        gather_rows(<floating *> net.A[0], X, order + start, m, n_in)
-        gather_rows(Ybatch, Y, order + start, m, n_out)
-        _forward(net, eta, m)
-        _backward(net, cost, <const floating *> Ybatch, m)
-        if not _step_is_safe(net, eta, decay, xmax, wbound, bbound, m):
+        a0 = <floating *> net.inputs[parity]
+        y = <floating *> net.targets[parity]
+        # Each thread gathers its share of the rows; the double buffer lets
+        # it do so while the others still read the previous mini-batch.
+        r0 = (m * t) // T
+        r1 = (m * (t + 1)) // T
+        gather_rows(a0 + r0 * n_in, X, order + start + r0, r1 - r0, n_in)
+        gather_rows(y + r0 * n_out, Y, order + start + r0, r1 - r0, n_out)
+        _wait(net, t)
+        _forward(net, a0, m, t)
+        _backward(net, cost, y, m, t)
+        if not _step_is_safe(net, t, eta, decay, xmax, m):
             return STATUS_DIVERGED
-        _update(net, eta, decay, m)
+        _update(net, a0, eta, decay, m, t)
         start += m
-        done[0] += 1
+        parity = 1 - parity
+        if t == 0:
+            done[0] += 1
         k += 1
         if k == check_every:
             k = 0
-            with gil:
-                PyErr_CheckSignals()
+            if t == 0:
+                with gil:
+                    if PyErr_CheckSignals() != 0:
+                        stop[0] = 1
+            _wait(net, t)
+            if stop[0]:
+                return STATUS_INTERRUPTED
     return STATUS_OK
 
 
-cdef inline void _copy_rows(floating *dst, const floating *src,
-                            Py_ssize_t count) noexcept nogil:
-    cdef Py_ssize_t k
-    for k in range(count):
-        dst[k] = src[k]
+cdef int _reraise() except -1:
+    """Propagate the exception a signal handler left set."""
+    return -1
 
 
 cdef class _Buffers:
     """The Layers struct of one call, with the memory it points to.
 
     Activation and error buffers are NumPy arrays allocated once per call;
-    the pointer tables are freed with this object."""
+    the C tables are freed with this object."""
     cdef Layers net
     cdef list keep      # the arrays the pointers point into
 
     def __cinit__(self, list weights, list biases, object sizes, object acts,
-                  Py_ssize_t rows, object dtype, bint with_deltas):
+                  Py_ssize_t rows, object dtype, bint train, int threads=1):
         cdef Py_ssize_t L = len(sizes), l
+        cdef int T = max(threads, 1)
         self.keep = []
         self.net.L = L
         self.net.sizes = <Py_ssize_t *> malloc(L * sizeof(Py_ssize_t))
         self.net.acts = <int *> malloc(L * sizeof(int))
-        self.net.W = <void **> malloc(L * sizeof(void *))
-        self.net.b = <void **> malloc(L * sizeof(void *))
-        self.net.A = <void **> malloc((L + 1) * sizeof(void *))
-        self.net.D = <void **> malloc(L * sizeof(void *))
-        self.net.zmax = <double *> malloc(L * sizeof(double))
-        self.net.dmax = <double *> malloc(L * sizeof(double))
+        self.net.W = <void **> calloc(L, sizeof(void *))
+        self.net.b = <void **> calloc(L, sizeof(void *))
+        self.net.A = <void **> calloc(L, sizeof(void *))
+        self.net.D = <void **> calloc(L, sizeof(void *))
+        self.net.cols = <Py_ssize_t *> calloc((T + 1) * L, sizeof(Py_ssize_t))
+        self.net.zmax = <double *> calloc(T * L, sizeof(double))
+        self.net.dmax = <double *> calloc(T * L, sizeof(double))
+        self.net.wscan = <double *> calloc(T * L, sizeof(double))
+        self.net.bscan = <double *> calloc(T * L, sizeof(double))
+        self.net.wbound = <double *> calloc(T * L, sizeof(double))
+        self.net.bbound = <double *> calloc(T * L, sizeof(double))
+        self.net.barrier = <fbp_barrier *> calloc(1, sizeof(fbp_barrier))
+        self.net.sense = <int *> calloc(T, sizeof(int))
         if (not self.net.sizes or not self.net.acts or not self.net.W or not self.net.b
-                or not self.net.A or not self.net.D or not self.net.zmax or not self.net.dmax):
+                or not self.net.A or not self.net.D or not self.net.cols
+                or not self.net.zmax or not self.net.dmax or not self.net.wscan
+                or not self.net.bscan or not self.net.wbound or not self.net.bbound
+                or not self.net.barrier or not self.net.sense):
             raise MemoryError()
         for l in range(L):
             self.net.sizes[l] = sizes[l]
             self.net.acts[l] = acts[l]
-            self.net.zmax[l] = 0
-            self.net.dmax[l] = 0
-            self.net.W[l] = NULL
-            self.net.b[l] = NULL
-            self.net.D[l] = NULL
-            self.net.A[l] = self._array((rows, sizes[l]), dtype)
             if l > 0:
                 self.net.W[l] = self._pointer(weights[l - 1])
                 self.net.b[l] = self._pointer(biases[l - 1])
-                if with_deltas:
+                self.net.A[l] = self._array((rows, sizes[l]), dtype)
+                if train:
                     self.net.D[l] = self._array((rows, sizes[l]), dtype)
-        # A[L]: a spare buffer shaped like the output (the targets of a batch)
-        self.net.A[L] = self._array((rows, sizes[L - 1]), dtype)
+        for l in range(2):
+            self.net.inputs[l] = self._array((rows, sizes[0]), dtype) if train else NULL
+            self.net.targets[l] = self._array((rows, sizes[L - 1]), dtype) if train else NULL
+        _split_columns(&self.net, T)
 
     cdef void *_array(self, shape, dtype) except NULL:
         cdef object arr = np.empty(shape, dtype=dtype)
@@ -283,43 +409,80 @@ cdef class _Buffers:
         free(self.net.b)
         free(self.net.A)
         free(self.net.D)
+        free(self.net.cols)
         free(self.net.zmax)
         free(self.net.dmax)
+        free(self.net.wscan)
+        free(self.net.bscan)
+        free(self.net.wbound)
+        free(self.net.bbound)
+        free(self.net.barrier)
+        free(self.net.sense)
 
 
 def train_epoch(list weights, list biases, object sizes, object acts, int cost,
                 const floating[:, ::1] X, const floating[:, ::1] Y,
                 const Py_ssize_t[::1] order, Py_ssize_t batch_size,
-                double eta, double decay, Py_ssize_t check_every=0):
+                double eta, double decay, Py_ssize_t check_every=0,
+                double xmax=-1.0, int threads=1):
     """Run one epoch of mini-batch SGD in place on weights and biases.
 
     weights[l] (n_{l+1} x n_l) and biases[l] (n_{l+1} values) must be
     C-contiguous arrays of X's dtype; order lists the rows of X and Y in the
-    order to visit them.  The whole epoch runs without the GIL.
+    order to visit them.  The whole epoch runs without the GIL, on `threads`
+    OpenMP threads (BLAS must then be single-threaded).  xmax, max |X|, is
+    computed when not given (pass it to save a pass over X when running
+    several epochs on the same data).
 
-    Returns (status, mini-batches applied), status OK or DIVERGED."""
+    Returns (status, mini-batches applied), status OK or DIVERGED; a
+    KeyboardInterrupt (or any exception a signal handler raises) propagates
+    with the mini-batches before it applied."""
     cdef Py_ssize_t n = order.shape[0], l, done = 0
     cdef Py_ssize_t L = len(sizes)
-    cdef int status = STATUS_OK
+    cdef int status = STATUS_OK, stop = 0, t, T
     cdef floating eta_ = <floating> eta
     cdef floating decay_ = <floating> decay
-    cdef double xmax
-    cdef _Buffers buf = _Buffers(weights, biases, sizes, acts,
-                                 min(batch_size, n), np.asarray(X).dtype, True)
-    cdef double[::1] wbound = np.zeros(L)
-    cdef double[::1] bbound = np.zeros(L)
+    cdef int *statuses
     if n == 0:
         return status, 0
-    for l in range(1, L):
-        wbound[l] = max_abs(<floating *> buf.net.W[l], buf.net.sizes[l] * buf.net.sizes[l - 1])
-        bbound[l] = max_abs(<floating *> buf.net.b[l], buf.net.sizes[l])
     if check_every <= 0:
         check_every = n        # once an epoch at least
+    threads = max(1, threads)
+    cdef _Buffers buf = _Buffers(weights, biases, sizes, acts,
+                                 min(batch_size, n), np.asarray(X).dtype, True, threads)
+    cdef Layers *net = &buf.net
     with nogil:
-        xmax = max_abs(&X[0, 0], X.shape[0] * X.shape[1])
-        status = _train(&buf.net, cost, &X[0, 0], &Y[0, 0], &order[0], n,
-                        batch_size, eta_, decay_, xmax, &wbound[0], &bbound[0],
-                        check_every, &done)
+        if xmax < 0:
+            xmax = max_abs(&X[0, 0], X.shape[0] * X.shape[1])
+        for l in range(1, L):
+            net.wbound[l] = max_abs(<floating *> net.W[l], net.sizes[l] * net.sizes[l - 1])
+            net.bbound[l] = max_abs(<floating *> net.b[l], net.sizes[l])
+            for t in range(1, net.T):
+                net.wbound[t * L + l] = net.wbound[l]
+                net.bbound[t * L + l] = net.bbound[l]
+        if net.T == 1:
+            status = _train(net, 0, cost, &X[0, 0], &Y[0, 0], &order[0], n,
+                            batch_size, eta_, decay_, xmax, check_every, &done, &stop)
+        else:
+            statuses = <int *> malloc(net.T * sizeof(int))
+            for t in range(net.T):
+                statuses[t] = -1
+            with parallel(num_threads=net.T):
+                t = threadid()
+                if openmp.omp_get_num_threads() == net.T:
+                    statuses[t] = _train(net, t, cost, &X[0, 0], &Y[0, 0], &order[0], n,
+                                         batch_size, eta_, decay_, xmax, check_every,
+                                         &done, &stop)
+            if statuses[0] == -1:
+                # The runtime gave fewer threads than asked: one does it all.
+                _split_columns(net, 1)
+                status = _train(net, 0, cost, &X[0, 0], &Y[0, 0], &order[0], n,
+                                batch_size, eta_, decay_, xmax, check_every, &done, &stop)
+            else:
+                status = statuses[0]
+            free(statuses)
+    if status == STATUS_INTERRUPTED:
+        _reraise()
     return status, done
 
 
@@ -328,7 +491,7 @@ def feedforward(list weights, list biases, object sizes, object acts,
     """The network's output A^L for every row of X, as an n x n_L array."""
     cdef Py_ssize_t n = X.shape[0], start, m
     cdef Py_ssize_t L = len(sizes)
-    cdef Py_ssize_t n_in = sizes[0], n_out = sizes[L - 1]
+    cdef Py_ssize_t n_out = sizes[L - 1]
     out_arr = np.empty((n, n_out), dtype=np.asarray(X).dtype)
     if n == 0:
         return out_arr
@@ -339,12 +502,18 @@ def feedforward(list weights, list biases, object sizes, object acts,
         start = 0
         while start < n:
             m = chunk if start + chunk <= n else n - start
-            # the input rows are read where they are: A[0] points into X
-            buf.net.A[0] = <void *> &X[start, 0]
-            _forward(&buf.net, out[0, 0], m)
-            _copy_rows(&out[start, 0], <floating *> buf.net.A[L - 1], m * n_out)
+            # the input rows are read where they are, in X
+            _forward(&buf.net, &X[start, 0], m, 0)
+            _copy(&out[start, 0], <floating *> buf.net.A[L - 1], m * n_out)
             start += m
     return out_arr
+
+
+cdef inline void _copy(floating *dst, const floating *src,
+                       Py_ssize_t count) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(count):
+        dst[k] = src[k]
 
 
 def backprop(list weights, list biases, object sizes, object acts, int cost,
@@ -364,24 +533,24 @@ def backprop(list weights, list biases, object sizes, object acts, int cost,
     nabla_b = [np.zeros(sizes[l], dtype=dtype) for l in range(1, L)]
     cdef floating[:, ::1] gw
     cdef floating[::1] gb
-    cdef Py_ssize_t n0 = sizes[0]
-    _copy_rows(<floating *> buf.net.A[0], &X[0, 0], m * n0)
+    cdef const floating *a_in
     with nogil:
-        _forward(&buf.net, scale, m)
-        _backward(&buf.net, cost, &Y[0, 0], m)
+        _forward(&buf.net, &X[0, 0], m, 0)
+        _backward(&buf.net, cost, &Y[0, 0], m, 0)
     for l in range(1, L):
         gw = nabla_w[l - 1]
         gb = nabla_b[l - 1]
         n_out = <int> sizes[l]
         n_in = <int> sizes[l - 1]
+        a_in = &X[0, 0] if l == 1 else <floating *> buf.net.A[l - 1]
         with nogil:
             # nabla_w^l = (1/m) (D^l)^T A^{l-1}                           (BP4)
             gemm_rowmajor(Trans, NoTrans, n_out, n_in, <int> m,
                           scale, <floating *> buf.net.D[l], n_out,
-                          <floating *> buf.net.A[l - 1], n_in,
-                          <floating> 0, &gw[0, 0], n_in)
+                          a_in, n_in, <floating> 0, &gw[0, 0], n_in)
             # nabla_b^l = (1/m) column sums of D^l                        (BP3)
-            bias_update(&gb[0], <floating *> buf.net.D[l], m, n_out, scale, <floating> 1)
+            bias_update(&gb[0], <floating *> buf.net.D[l], n_out, m, n_out,
+                        scale, <floating> 1)
     return nabla_b, nabla_w
 
 
@@ -392,7 +561,7 @@ def _activate(int act, floating[:, ::1] A, const floating[::1] b):
     """A <- f(A + b) in place; returns max |z|."""
     cdef floating r
     with nogil:
-        r = activate(act, &A[0, 0], &b[0], A.shape[0], A.shape[1])
+        r = activate(act, &A[0, 0], A.shape[1], &b[0], A.shape[0], A.shape[1])
     return r
 
 
@@ -400,7 +569,8 @@ def _times_derivative(int act, floating[:, ::1] D, const floating[:, ::1] A):
     """D <- D * f'(z), f' taken from A = f(z); returns max |D|."""
     cdef floating r
     with nogil:
-        r = times_derivative(act, &D[0, 0], &A[0, 0], D.shape[0], D.shape[1])
+        r = times_derivative(act, &D[0, 0], D.shape[1], &A[0, 0], A.shape[1],
+                             D.shape[0], D.shape[1])
     return r
 
 
@@ -409,14 +579,15 @@ def _output_error(int cost, int act, floating[:, ::1] D, const floating[:, ::1] 
     """D <- BP1's delta^L; returns max |D|."""
     cdef floating r
     with nogil:
-        r = output_error(cost, act, &D[0, 0], &A[0, 0], &Y[0, 0], D.shape[0], D.shape[1])
+        r = output_error(cost, act, &D[0, 0], D.shape[1], &A[0, 0], A.shape[1],
+                         &Y[0, 0], Y.shape[1], D.shape[0], D.shape[1])
     return r
 
 
 def _bias_update(floating[::1] b, const floating[:, ::1] D, floating alpha, floating beta):
     """b <- beta b + alpha (column sums of D)."""
     with nogil:
-        bias_update(&b[0], &D[0, 0], D.shape[0], D.shape[1], alpha, beta)
+        bias_update(&b[0], &D[0, 0], D.shape[1], D.shape[0], D.shape[1], alpha, beta)
 
 
 def _gather_rows(floating[:, ::1] out, const floating[:, ::1] X,
@@ -424,6 +595,15 @@ def _gather_rows(floating[:, ::1] out, const floating[:, ::1] X,
     """out[i] <- X[rows[i]]."""
     with nogil:
         gather_rows(&out[0, 0], &X[0, 0], &rows[0], rows.shape[0], X.shape[1])
+
+
+def max_abs_of(const floating[:, ::1] X):
+    """max |X| (NaN if X holds a NaN)."""
+    cdef floating r = 0
+    if X.shape[0] and X.shape[1]:
+        with nogil:
+            r = max_abs(&X[0, 0], X.shape[0] * X.shape[1])
+    return r
 
 
 def _max_abs(const floating[::1] x):
@@ -450,3 +630,4 @@ def argmax(const floating[:, ::1] A):
         with nogil:
             argmax_rows(&o[0], &A[0, 0], A.shape[0], A.shape[1])
     return out
+

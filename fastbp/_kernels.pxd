@@ -13,18 +13,22 @@ cdef extern from "fastbp_kernels.h" nogil:
         FBP_QUADRATIC
         FBP_CROSS_ENTROPY
 
-    double fbp_activate_d(int act, double *A, const double *b, Py_ssize_t m, Py_ssize_t n)
-    float fbp_activate_f(int act, float *A, const float *b, Py_ssize_t m, Py_ssize_t n)
-    double fbp_times_derivative_d(int act, double *D, const double *A, Py_ssize_t m, Py_ssize_t n)
-    float fbp_times_derivative_f(int act, float *D, const float *A, Py_ssize_t m, Py_ssize_t n)
-    double fbp_output_error_d(int cost, int act, double *D, const double *A, const double *Y,
+    double fbp_activate_d(int act, double *A, Py_ssize_t lda, const double *b, Py_ssize_t m, Py_ssize_t n)
+    float fbp_activate_f(int act, float *A, Py_ssize_t lda, const float *b, Py_ssize_t m, Py_ssize_t n)
+    double fbp_times_derivative_d(int act, double *D, Py_ssize_t ldd, const double *A, Py_ssize_t lda,
+                                  Py_ssize_t m, Py_ssize_t n)
+    float fbp_times_derivative_f(int act, float *D, Py_ssize_t ldd, const float *A, Py_ssize_t lda,
+                                 Py_ssize_t m, Py_ssize_t n)
+    double fbp_output_error_d(int cost, int act, double *D, Py_ssize_t ldd, const double *A,
+                              Py_ssize_t lda, const double *Y, Py_ssize_t ldy,
                               Py_ssize_t m, Py_ssize_t n)
-    float fbp_output_error_f(int cost, int act, float *D, const float *A, const float *Y,
+    float fbp_output_error_f(int cost, int act, float *D, Py_ssize_t ldd, const float *A,
+                             Py_ssize_t lda, const float *Y, Py_ssize_t ldy,
                              Py_ssize_t m, Py_ssize_t n)
-    void fbp_bias_update_d(double *b, const double *D, Py_ssize_t m, Py_ssize_t n,
-                           double alpha, double beta)
-    void fbp_bias_update_f(float *b, const float *D, Py_ssize_t m, Py_ssize_t n,
-                           float alpha, float beta)
+    void fbp_bias_update_d(double *b, const double *D, Py_ssize_t ldd, Py_ssize_t m,
+                           Py_ssize_t n, double alpha, double beta)
+    void fbp_bias_update_f(float *b, const float *D, Py_ssize_t ldd, Py_ssize_t m,
+                           Py_ssize_t n, float alpha, float beta)
     void fbp_gather_rows_d(double *out, const double *X, const Py_ssize_t *rows,
                            Py_ssize_t m, Py_ssize_t n)
     void fbp_gather_rows_f(float *out, const float *X, const Py_ssize_t *rows,
@@ -35,39 +39,46 @@ cdef extern from "fastbp_kernels.h" nogil:
     double fbp_cost_sum_f(int cost, const float *A, const float *Y, Py_ssize_t m, Py_ssize_t n)
     void fbp_argmax_rows_d(Py_ssize_t *out, const double *A, Py_ssize_t m, Py_ssize_t n)
     void fbp_argmax_rows_f(Py_ssize_t *out, const float *A, Py_ssize_t m, Py_ssize_t n)
+    ctypedef struct fbp_barrier:
+        pass
+    void fbp_barrier_init(fbp_barrier *bar, int n_threads)
+    void fbp_barrier_wait(fbp_barrier *bar, int *local_sense)
 
 
-cdef inline floating activate(int act, floating *A, const floating *b,
+cdef inline floating activate(int act, floating *A, Py_ssize_t lda, const floating *b,
                               Py_ssize_t m, Py_ssize_t n) noexcept nogil:
     if floating is float:
-        return fbp_activate_f(act, A, b, m, n)
+        return fbp_activate_f(act, A, lda, b, m, n)
     else:
-        return fbp_activate_d(act, A, b, m, n)
+        return fbp_activate_d(act, A, lda, b, m, n)
 
 
-cdef inline floating times_derivative(int act, floating *D, const floating *A,
+cdef inline floating times_derivative(int act, floating *D, Py_ssize_t ldd,
+                                      const floating *A, Py_ssize_t lda,
                                       Py_ssize_t m, Py_ssize_t n) noexcept nogil:
     if floating is float:
-        return fbp_times_derivative_f(act, D, A, m, n)
+        return fbp_times_derivative_f(act, D, ldd, A, lda, m, n)
     else:
-        return fbp_times_derivative_d(act, D, A, m, n)
+        return fbp_times_derivative_d(act, D, ldd, A, lda, m, n)
 
 
-cdef inline floating output_error(int cost, int act, floating *D, const floating *A,
-                                  const floating *Y, Py_ssize_t m,
-                                  Py_ssize_t n) noexcept nogil:
+cdef inline floating output_error(int cost, int act, floating *D, Py_ssize_t ldd,
+                                  const floating *A, Py_ssize_t lda,
+                                  const floating *Y, Py_ssize_t ldy,
+                                  Py_ssize_t m, Py_ssize_t n) noexcept nogil:
     if floating is float:
-        return fbp_output_error_f(cost, act, D, A, Y, m, n)
+        return fbp_output_error_f(cost, act, D, ldd, A, lda, Y, ldy, m, n)
     else:
-        return fbp_output_error_d(cost, act, D, A, Y, m, n)
+        return fbp_output_error_d(cost, act, D, ldd, A, lda, Y, ldy, m, n)
 
 
-cdef inline void bias_update(floating *b, const floating *D, Py_ssize_t m, Py_ssize_t n,
+cdef inline void bias_update(floating *b, const floating *D, Py_ssize_t ldd,
+                             Py_ssize_t m, Py_ssize_t n,
                              floating alpha, floating beta) noexcept nogil:
     if floating is float:
-        fbp_bias_update_f(b, D, m, n, alpha, beta)
+        fbp_bias_update_f(b, D, ldd, m, n, alpha, beta)
     else:
-        fbp_bias_update_d(b, D, m, n, alpha, beta)
+        fbp_bias_update_d(b, D, ldd, m, n, alpha, beta)
 
 
 cdef inline void gather_rows(floating *out, const floating *X, const Py_ssize_t *rows,

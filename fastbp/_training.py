@@ -7,16 +7,22 @@ BLAS's threads, run the compiled epoch, and turn the engine's statuses into
 exceptions.
 """
 import contextlib
+import os
 import threading
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import _engine
+from . import _checks, _engine
 
 # Take the GIL to look for Ctrl-C about every this many floating-point
 # operations of training (a few milliseconds of work).
 _FLOPS_BETWEEN_SIGNAL_CHECKS = 5e7
+
+# The engine's threads meet at a few barriers per mini-batch; a thread needs
+# at least this much work per mini-batch for the split to pay (bench/).
+_MIN_FLOPS_PER_THREAD = 2e5
+MAX_THREADS = 64
 
 
 class NetworkBusyError(RuntimeError):
@@ -40,14 +46,47 @@ def new_lock():
     return threading.Lock()
 
 
+def usable_cores():
+    """The number of cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:          # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# Trainings running now in this process, and the BLAS limit they share.
+_running = 0
+_running_lock = threading.Lock()
+_blas_limit = None
+
+
 @contextlib.contextmanager
-def blas_threads(n_threads):
-    """Limit BLAS to n_threads for the duration (None: leave it as it is)."""
-    if n_threads is None:
-        yield
-    else:
-        with threadpool_limits(limits=int(n_threads), user_api="blas"):
-            yield
+def engine_threads(n_threads=None):
+    """The number of threads a training call may use, for its duration.
+
+    The engine splits each mini-batch over its own threads, so BLAS is kept
+    to one thread while any training runs (restored after the last one
+    ends).  n_threads=None takes every usable core, or one if another
+    fastbp training is already running in this process: the default never
+    puts more busy threads on the machine than it has cores."""
+    global _running, _blas_limit
+    if n_threads is not None:
+        n_threads = _checks.check_int("n_threads", n_threads, minimum=1, maximum=MAX_THREADS)
+    with _running_lock:
+        others = _running
+        _running += 1
+        if _running == 1:
+            _blas_limit = threadpool_limits(limits=1, user_api="blas")
+    try:
+        if n_threads is None:
+            n_threads = 1 if others else min(usable_cores(), MAX_THREADS)
+        yield n_threads
+    finally:
+        with _running_lock:
+            _running -= 1
+            if _running == 0 and _blas_limit is not None:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
 
 
 def flops_per_sample(sizes):
@@ -58,19 +97,24 @@ def flops_per_sample(sizes):
 
 
 def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
-                batch_size, eta, decay=1.0):
+                batch_size, eta, decay=1.0, xmax=None, threads=1):
     """One epoch of SGD, in place.  Raises FloatingPointError on divergence,
-    with the network left as after the last good mini-batch."""
+    with the network left as after the last good mini-batch.
+
+    xmax = max |X| (see max_abs) saves a pass over X when given.  threads is
+    an upper bound (see engine_threads): a small network trains on fewer."""
     order = np.ascontiguousarray(order, dtype=np.intp)
     per_batch = flops_per_sample(sizes) * min(batch_size, len(order))
     check_every = max(1, int(_FLOPS_BETWEEN_SIGNAL_CHECKS // per_batch))
+    threads = int(max(1, min(threads, per_batch // _MIN_FLOPS_PER_THREAD)))
     try:
         status, done = _engine.train_epoch(
             weights, biases, sizes, act_codes, cost_code, X, Y, order,
-            batch_size, eta, decay, check_every)
+            batch_size, eta, decay, check_every, -1.0 if xmax is None else xmax,
+            threads)
     except KeyboardInterrupt as exc:
-        exc.add_note("fastbp: training was interrupted between two mini-batches; "
-                     "the network holds the weights after the last complete one.")
+        _note(exc, "fastbp: training was interrupted between two mini-batches; "
+                   "the network holds the weights after the last complete one.")
         raise
     if status == _engine.DIVERGED:
         n_batches = -(-len(order) // batch_size)
@@ -81,6 +125,16 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
             f"mini-batch was not applied; the network holds the weights after the "
             f"mini-batch before it. A smaller learning rate eta usually helps.")
     return done
+
+
+def _note(exc, text):
+    if hasattr(exc, "add_note"):        # Python 3.11+
+        exc.add_note(text)
+
+
+def max_abs(X):
+    """max |X| of a checked (finite) input matrix."""
+    return float(_engine.max_abs_of(X))
 
 
 def feedforward(weights, biases, sizes, act_codes, X):

@@ -1,0 +1,125 @@
+"""What the two book layers (fastbp.network, fastbp.network2) share.
+
+The book's conventions: a sample x is a column vector (n_0, 1); a training
+pair is (x, y) with y a column vector (n_L, 1); a test pair is (x, label)
+with an integer label.  The engine wants samples as the rows of float64
+matrices; these helpers turn one form into the other, checking as they go.
+"""
+import numpy as np
+
+from . import _checks, _training
+
+DTYPE = np.dtype(np.float64)
+
+
+def stack_pairs(name, data, sizes):
+    """The (x, y) pairs of ``data`` as row matrices X (n, n_0) and Y (n, n_L),
+    and a map from id(pair) to its row, to follow the pairs through a shuffle."""
+    if len(data) == 0:
+        raise ValueError(f"{name} is empty")
+    try:
+        xs, ys = zip(*data)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of (x, y) tuples") from None
+    X = stack_columns(f"{name} x", xs, sizes[0])
+    Y = stack_columns(f"{name} y", ys, sizes[-1])
+    row_of = {id(pair): i for i, pair in enumerate(data)}
+    return X, Y, row_of
+
+
+def stack_labelled(name, data, sizes):
+    """The (x, label) pairs of ``data`` as X (n, n_0) and the labels (n,)."""
+    if len(data) == 0:
+        raise ValueError(f"{name} is empty")
+    try:
+        xs, labels = zip(*data)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of (x, label) tuples") from None
+    X = stack_columns(f"{name} x", xs, sizes[0])
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"{name}: the labels must be integers (one per sample)")
+    return X, labels
+
+
+def stack_columns(name, vectors, n):
+    """Column vectors (n, 1) (or (n,)) stacked as the rows of an (len, n) array."""
+    try:
+        M = np.asarray(vectors)
+    except (TypeError, ValueError) as exc:     # ragged: vectors of several shapes
+        raise ValueError(f"{name}: every vector must have shape ({n}, 1): {exc}") from None
+    if M.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, not {M.dtype} values")
+    if M.ndim == 3 and M.shape[2] == 1:
+        M = M.reshape(M.shape[0], M.shape[1])
+    if M.ndim != 2 or M.shape[1] != n:
+        raise ValueError(f"{name}: every vector must have shape ({n}, 1), "
+                         f"got an array of shape {M.shape[1:]}")
+    return _checks.check_matrix(name, M, n, DTYPE)
+
+
+def one_hot(labels, n_out):
+    """Integer labels as the rows of an (n, n_out) one-hot matrix."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_out):
+        raise ValueError(f"class labels must be in [0, {n_out}), got values from "
+                         f"{labels.min()} to {labels.max()}")
+    Y = np.zeros((len(labels), n_out), dtype=DTYPE)
+    Y[np.arange(len(labels)), labels] = 1.0
+    return Y
+
+
+def column(name, v, n):
+    """One column vector (n, 1) (or (n,)) as a (1, n) row matrix."""
+    v = _checks.as_float_array(name, v, DTYPE)
+    if v.shape not in ((n, 1), (n,)):
+        raise ValueError(f"{name} must be a column vector of shape ({n}, 1), got {v.shape}")
+    return _checks.check_matrix(name, v.reshape(1, n), n, DTYPE)
+
+
+def columns_as_rows(name, a, n):
+    """The input of the book's feedforward(a): a column vector (n, 1), or k
+    samples as the columns of (n, k); returned as the rows of a (k, n) matrix."""
+    a = _checks.as_float_array(name, a, DTYPE)
+    if a.ndim != 2 or a.shape[0] != n or a.shape[1] == 0:
+        raise ValueError(f"{name} must be a column vector of shape ({n}, 1) "
+                         f"(or {n} rows of samples as columns), got shape {a.shape}")
+    return _checks.check_matrix(name, a.T, n, DTYPE)
+
+
+def parameters(net):
+    """A book network's weights and biases as the engine needs them (the
+    lists are rebound on ``net`` if an entry had to be converted)."""
+    w, b = _checks.check_parameters(net.weights, net.biases, net.sizes, DTYPE)
+    if any(x is not y for x, y in zip(w, net.weights)):
+        net.weights = w
+    if any(x is not y for x, y in zip(b, net.biases)):
+        net.biases = b
+    return net.weights, net.biases
+
+
+# -- pickling and copying (not in the book: the lock cannot be pickled) -------
+def getstate(net):
+    """Everything but the lock, the weights and biases copied under it
+    (NetworkBusyError while the network trains in another thread)."""
+    with _training.exclusive(net._lock):
+        state = net.__dict__.copy()
+        del state["_lock"]
+        state["weights"] = [np.array(w, copy=True) for w in net.weights]
+        state["biases"] = [np.array(b, copy=True) for b in net.biases]
+    return state
+
+
+def setstate(net, state):
+    net.__dict__.update(state)
+    net._lock = _training.new_lock()
+
+
+def sigmoid(z):
+    """The sigmoid function 1 / (1 + e^{-z})."""
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def sigmoid_prime(z):
+    """Derivative of the sigmoid function."""
+    return sigmoid(z) * (1 - sigmoid(z))
