@@ -1,0 +1,277 @@
+"""The compiled engine and fastbp.Network against the per-sample reference.
+
+Same initial weights (copied into the reference), same sample order:
+fit() draws ``net.rng.permutation(n)`` once at the start of every epoch and
+nothing else from that generator while training, so a copy of the
+generator taken before fit() replays the orders.  Float64 results must
+agree with the reference to 1e-10 absolute after a few epochs.
+"""
+import copy
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import fastbp
+from fastbp import _engine
+from fastbp.activations import CODES as ACT
+from fastbp.costs import CODES as COST
+
+import reference as ref
+
+# (sizes, activations, cost): cross-entropy only with a sigmoid output.
+STACKS = [
+    ([5, 7, 3], "sigmoid", "quadratic"),
+    ([5, 7, 3], "sigmoid", "cross-entropy"),
+    ([5, 8, 6, 3], ["tanh", "relu", "sigmoid"], "quadratic"),
+    ([5, 8, 6, 3], ["tanh", "relu", "sigmoid"], "cross-entropy"),
+    ([5, 6, 3], ["relu", "linear"], "quadratic"),
+    ([5, 9, 4, 3], ["sigmoid", "tanh", "tanh"], "quadratic"),
+    ([5, 4, 4, 4, 3], ["linear", "sigmoid", "relu", "sigmoid"], "cross-entropy"),
+]
+STACK_IDS = [f"{'-'.join(map(str, s))}-{a if isinstance(a, str) else '/'.join(a)}-{c}"
+             for s, a, c in STACKS]
+
+
+def fit_and_replay(net, X, Y, epochs, batch_size, eta, lmbda=0.0, **kw):
+    """fit() the network, and train the reference from the same start with
+    the orders fit() used.  Returns the reference's (weights, biases)."""
+    start_w = [w.copy() for w in net.weights]
+    start_b = [b.copy() for b in net.biases]
+    replay = copy.deepcopy(net.rng)
+    net.fit(X, Y, epochs, batch_size, eta, lmbda=lmbda, monitor=False, **kw)
+    orders = [replay.permutation(len(X)) for _ in range(epochs)]
+    return ref.train(start_w, start_b, net.activations, net.cost, np.asarray(X, float),
+                     np.asarray(Y, float), orders, batch_size, eta, lmbda)
+
+
+def assert_same_parameters(net, ref_w, ref_b, atol):
+    for l, (W, Wr) in enumerate(zip(net.weights, ref_w)):
+        assert_allclose(W, Wr, rtol=0, atol=atol, err_msg=f"weights[{l}]")
+    for l, (b, br) in enumerate(zip(net.biases, ref_b)):
+        assert b.shape == (br.size, 1)
+        assert_allclose(b.ravel(), br, rtol=0, atol=atol, err_msg=f"biases[{l}]")
+
+
+def changed(net, start_w):
+    return max(float(np.max(np.abs(w - w0))) for w, w0 in zip(net.weights, start_w))
+
+
+# ---------------------------------------------------------------------------
+# Training
+
+@pytest.mark.parametrize("sizes,acts,cost", STACKS, ids=STACK_IDS)
+def test_fit_matches_reference(make_problem, sizes, acts, cost):
+    X, _, Y = make_problem(61, sizes[0], sizes[-1], seed=len(sizes))
+    net = fastbp.Network(sizes, activations=acts, cost=cost, seed=2024)
+    start = [w.copy() for w in net.weights]
+    # 61 = 8 * 7 + 5: the last mini-batch of each epoch is shorter
+    ref_w, ref_b = fit_and_replay(net, X, Y, epochs=3, batch_size=7, eta=0.3)
+    assert changed(net, start) > 1e-3
+    assert_same_parameters(net, ref_w, ref_b, atol=1e-10)
+
+
+@pytest.mark.parametrize("sizes,acts,cost", [STACKS[0], STACKS[3]], ids=[STACK_IDS[0], STACK_IDS[3]])
+def test_fit_with_l2_decay(problem, sizes, acts, cost):
+    X, _, Y = problem
+    net = fastbp.Network(sizes, activations=acts, cost=cost, seed=5)
+    ref_w, ref_b = fit_and_replay(net, X, Y, epochs=3, batch_size=8, eta=0.5, lmbda=3.0)
+    assert_same_parameters(net, ref_w, ref_b, atol=1e-10)
+    # the decay made a difference the reference sees too
+    plain = fastbp.Network(sizes, activations=acts, cost=cost, seed=5)
+    plain.fit(X, Y, 3, 8, 0.5, monitor=False)
+    assert changed(net, plain.weights) > 1e-4
+
+
+def test_batch_larger_than_n(problem):
+    X, _, Y = problem
+    net = fastbp.Network([5, 6, 3], seed=1)
+    ref_w, ref_b = fit_and_replay(net, X, Y, epochs=4, batch_size=1000, eta=2.0)
+    assert_same_parameters(net, ref_w, ref_b, atol=1e-10)
+
+
+def test_batch_of_one(problem):
+    X, _, Y = problem
+    net = fastbp.Network([5, 4, 3], activations=["tanh", "sigmoid"], seed=11)
+    ref_w, ref_b = fit_and_replay(net, X, Y, epochs=2, batch_size=1, eta=0.1)
+    assert_same_parameters(net, ref_w, ref_b, atol=1e-10)
+
+
+def test_labels_train_like_one_hot(problem):
+    X, labels, Y = problem
+    a = fastbp.Network([5, 6, 3], seed=3)
+    b = fastbp.Network([5, 6, 3], seed=3)
+    a.fit(X, labels, 2, 10, 1.0, monitor=False)
+    b.fit(X, Y, 2, 10, 1.0, monitor=False)
+    for wa, wb in zip(a.weights + a.biases, b.weights + b.biases):
+        assert_allclose(wa, wb, rtol=0, atol=0)
+
+
+def test_successive_fits_continue(problem):
+    """Two calls of one epoch each equal one call of two epochs."""
+    X, _, Y = problem
+    net = fastbp.Network([5, 7, 3], seed=8)
+    start_w = [w.copy() for w in net.weights]
+    start_b = [b.copy() for b in net.biases]
+    replay = copy.deepcopy(net.rng)
+    net.fit(X, Y, 1, 9, 0.7, monitor=False)
+    net.fit(X, Y, 1, 9, 0.7, monitor=False)
+    orders = [replay.permutation(len(X)) for _ in range(2)]
+    ref_w, ref_b = ref.train(start_w, start_b, "sigmoid", "quadratic", X, Y, orders, 9, 0.7)
+    assert_same_parameters(net, ref_w, ref_b, atol=1e-10)
+
+
+def test_zero_epochs_changes_nothing(problem):
+    X, _, Y = problem
+    net = fastbp.Network([5, 7, 3], seed=8)
+    before = [p.copy() for p in net.weights + net.biases]
+    history = net.fit(X, Y, 0, 10, 1.0)
+    assert history["seconds"] == []
+    for p, q in zip(net.weights + net.biases, before):
+        assert p.tobytes() == q.tobytes()
+
+
+def test_history_matches_reference(problem):
+    X, labels, Y = problem
+    Xv, Yv = X[:20] + 0.05, Y[:20]
+    net = fastbp.Network([5, 7, 3], cost="cross-entropy", seed=4)
+    history = net.fit(X, Y, 2, 10, 0.5, lmbda=0.1, validation_data=(Xv, Yv))
+    assert len(history["seconds"]) == 2
+    W, b = ref.copy_parameters(net.weights, net.biases)
+    assert_allclose(history["train_cost"][-1],
+                    ref.mean_cost(W, b, "sigmoid", "cross-entropy", X, Y, lmbda=0.1),
+                    rtol=1e-12)
+    out = ref.feedforward(W, b, "sigmoid", X)
+    assert history["train_accuracy"][-1] == np.mean(np.argmax(out, axis=1) == labels)
+    assert_allclose(history["val_cost"][-1],
+                    ref.mean_cost(W, b, "sigmoid", "cross-entropy", Xv, Yv, lmbda=0.1),
+                    rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# The engine's epoch entry point, called with a known order
+
+def engine_parameters(weights, biases, dtype):
+    """Fresh C-contiguous copies, as the engine trains them in place."""
+    return ([np.array(w, dtype=dtype, order="C") for w in weights],
+            [np.array(np.reshape(b, (-1, 1)), dtype=dtype, order="C") for b in biases])
+
+
+@pytest.mark.parametrize("sizes,acts,cost", STACKS, ids=STACK_IDS)
+def test_train_epoch_with_given_order(make_problem, sizes, acts, cost):
+    X, _, Y = make_problem(40, sizes[0], sizes[-1], seed=99)
+    rng = np.random.default_rng(17)
+    weights = [rng.standard_normal((o, i)) / np.sqrt(i) for i, o in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal(o) for o in sizes[1:]]
+    names = ref.as_list(acts, len(sizes) - 1)
+    codes = [0] + [ACT[a] for a in names]
+    # an order that repeats some rows and leaves others out
+    order = np.array([39, 0, 5, 5, 12, 3, 3, 3, 20, 7, 38, 1, 2, 30, 31, 9, 8], dtype=np.intp)
+    W, b = engine_parameters(weights, biases, np.float64)
+    decay = 1.0 - 0.4 * 0.5 / len(X)
+    status, done = _engine.train_epoch(W, b, sizes, codes, COST[cost], X, Y, order,
+                                       5, 0.4, decay)
+    assert status == _engine.OK
+    assert done == 4                     # 5 + 5 + 5 + 2
+    ref_w, ref_b = ref.train(weights, biases, names, cost, X, Y, [order], 5, 0.4, lmbda=0.5)
+    for l in range(len(W)):
+        assert_allclose(W[l], ref_w[l], rtol=0, atol=1e-12)
+        assert_allclose(b[l].ravel(), ref_b[l], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("sizes,acts,cost", STACKS[:4], ids=STACK_IDS[:4])
+def test_train_epoch_float32(make_problem, sizes, acts, cost):
+    X, _, Y = make_problem(50, sizes[0], sizes[-1], seed=5)
+    rng = np.random.default_rng(23)
+    weights = [rng.standard_normal((o, i)) / np.sqrt(i) for i, o in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal(o) for o in sizes[1:]]
+    names = ref.as_list(acts, len(sizes) - 1)
+    codes = [0] + [ACT[a] for a in names]
+    order = rng.permutation(50).astype(np.intp)
+    W, b = engine_parameters(weights, biases, np.float32)
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    status, _ = _engine.train_epoch(W, b, sizes, codes, COST[cost], X32, Y32, order,
+                                    6, 0.3, 1.0)
+    assert status == _engine.OK
+    assert all(w.dtype == np.float32 for w in W + b)
+    ref_w, ref_b = ref.train(weights, biases, names, cost, X32.astype(float),
+                             Y32.astype(float), [order], 6, 0.3)
+    for l in range(len(W)):
+        assert_allclose(W[l], ref_w[l], rtol=0, atol=2e-5)
+        assert_allclose(b[l].ravel(), ref_b[l], rtol=0, atol=2e-5)
+
+
+# ---------------------------------------------------------------------------
+# Feedforward, backprop and the cost
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sizes,acts,cost", STACKS, ids=STACK_IDS)
+def test_feedforward_matches_reference(make_problem, sizes, acts, cost, dtype):
+    X, _, _ = make_problem(33, sizes[0], sizes[-1], seed=1)
+    net = fastbp.Network(sizes, activations=acts, cost=cost, dtype=dtype, seed=6)
+    W, b = ref.copy_parameters(net.weights, net.biases)
+    expected = ref.feedforward(W, b, acts, X.astype(dtype).astype(float))
+    got = net.feedforward(X)
+    assert got.shape == (33, sizes[-1]) and got.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert_allclose(got, expected, rtol=tol, atol=tol)
+    assert (net.predict(X) == np.argmax(got, axis=1)).all()
+
+
+def test_feedforward_in_chunks(make_problem):
+    """More rows than the engine's chunk of 512."""
+    X, _, _ = make_problem(1100, 5, 3, seed=2)
+    net = fastbp.Network([5, 8, 3], activations=["relu", "sigmoid"], seed=6)
+    W, b = ref.copy_parameters(net.weights, net.biases)
+    assert_allclose(net.feedforward(X), ref.feedforward(W, b, ["relu", "sigmoid"], X),
+                    rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("m", [1, 2, 17])
+@pytest.mark.parametrize("sizes,acts,cost", STACKS, ids=STACK_IDS)
+def test_backprop_matches_reference(make_problem, sizes, acts, cost, m):
+    X, _, Y = make_problem(m, sizes[0], sizes[-1], seed=m)
+    net = fastbp.Network(sizes, activations=acts, cost=cost, seed=31)
+    nabla_b, nabla_w = net.backprop(X, Y)
+    W, b = ref.copy_parameters(net.weights, net.biases)
+    ref_b, ref_w = ref.mean_gradients(W, b, acts, cost, X, Y)
+    for l in range(len(W)):
+        assert nabla_w[l].shape == net.weights[l].shape
+        assert nabla_b[l].shape == net.biases[l].shape
+        assert_allclose(nabla_w[l], ref_w[l], rtol=1e-10, atol=1e-13)
+        assert_allclose(nabla_b[l].ravel(), ref_b[l], rtol=1e-10, atol=1e-13)
+
+
+def test_backprop_leaves_parameters(problem):
+    X, _, Y = problem
+    net = fastbp.Network([5, 7, 3], seed=2)
+    before = [p.copy() for p in net.weights + net.biases]
+    net.backprop(X, Y)
+    for p, q in zip(net.weights + net.biases, before):
+        assert p.tobytes() == q.tobytes()
+
+
+@pytest.mark.parametrize("lmbda", [0.0, 0.7])
+@pytest.mark.parametrize("sizes,acts,cost", STACKS, ids=STACK_IDS)
+def test_cost_value_matches_reference(problem, sizes, acts, cost, lmbda):
+    X, _, Y = problem
+    net = fastbp.Network(sizes, activations=acts, cost=cost, seed=12)
+    W, b = ref.copy_parameters(net.weights, net.biases)
+    assert_allclose(net.cost_value(X, Y, lmbda),
+                    ref.mean_cost(W, b, acts, cost, X, Y, lmbda), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# float32 reaches the accuracy of float64
+
+def test_float32_reaches_float64_accuracy(digits):
+    X, y = digits
+    split = 1300
+    accuracy = {}
+    for dtype in (np.float64, np.float32):
+        net = fastbp.Network([64, 30, 10], dtype=dtype, seed=0)
+        net.fit(X[:split], y[:split], epochs=15, batch_size=10, eta=3.0, monitor=False)
+        assert all(w.dtype == dtype for w in net.weights)
+        accuracy[dtype] = net.accuracy(X[split:], y[split:])
+    assert accuracy[np.float64] > 0.9
+    assert accuracy[np.float32] >= accuracy[np.float64] - 0.02

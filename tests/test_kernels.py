@@ -1,0 +1,359 @@
+"""Each compiled kernel against NumPy, for both dtypes and several shapes.
+
+The kernels are reached through their test twins in fastbp._engine and
+fastbp._blas.  Expected values are computed in float64 by NumPy from the
+same inputs; tolerances are rtol 1e-12 (float64) and 1e-5 (float32), with
+an absolute floor of rtol times the size of the terms that were summed
+where a sum can cancel.
+"""
+import zlib
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from fastbp import _blas, _engine
+from fastbp.activations import CODES as ACT
+from fastbp.costs import CODES as COST
+
+DTYPES = [np.float64, np.float32]
+RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
+SHAPES = [(1, 1), (1, 7), (6, 1), (4, 9), (33, 17)]
+ACTIVATIONS = ["sigmoid", "tanh", "relu", "linear"]
+
+
+def rtol(dtype):
+    return RTOL[np.dtype(dtype)]
+
+
+def rng_for(*keys):
+    """A generator seeded from the test's parameters, so that every case
+    sees different but reproducible numbers."""
+    return np.random.default_rng([zlib.crc32(repr(k).encode()) for k in keys])
+
+
+def f_numpy(name, z):
+    """The activation in float64, from z."""
+    z = np.asarray(z, dtype=np.float64)
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-z))
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    return z.copy()
+
+
+def slope_from_a(name, a):
+    """f'(z) written with a = f(z), in float64 (the kernels' contract)."""
+    a = np.asarray(a, dtype=np.float64)
+    if name == "sigmoid":
+        return a * (1.0 - a)
+    if name == "tanh":
+        return 1.0 - a * a
+    if name == "relu":
+        return (a > 0).astype(np.float64)
+    return np.ones_like(a)
+
+
+# ---------------------------------------------------------------------------
+# Activation:  A <- f(A + 1 b^T), returns max |z|
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activate(name, shape, dtype):
+    rng = rng_for("activate", name, shape, dtype)
+    m, n = shape
+    A = rng.uniform(-4, 4, size=shape).astype(dtype)
+    b = rng.uniform(-2, 2, size=n).astype(dtype)
+    z = (A + b).astype(np.float64)        # z rounded as the kernel rounds it
+    expected = f_numpy(name, z)
+    zmax = _engine._activate(ACT[name], A, b)
+    assert A.dtype == dtype
+    assert_allclose(A, expected, rtol=rtol(dtype), atol=rtol(dtype) * 1e-3)
+    assert_allclose(zmax, np.max(np.abs(z)), rtol=rtol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activate_reports_nan(name, dtype):
+    A = np.array([[0.5, np.nan, -1.0], [2.0, 0.0, 1.0]], dtype=dtype)
+    b = np.zeros(3, dtype=dtype)
+    assert np.isnan(_engine._activate(ACT[name], A, b))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activate_saturates_without_overflow(dtype):
+    A = np.array([[-1000.0, 1000.0, -80.0, 80.0]], dtype=dtype)
+    b = np.zeros(4, dtype=dtype)
+    with np.errstate(over="ignore"):
+        _engine._activate(ACT["sigmoid"], A, b)
+    assert_allclose(A, [[0.0, 1.0, 0.0, 1.0]], rtol=rtol(dtype), atol=1e-30)
+    assert np.all(np.isfinite(A))
+
+
+# ---------------------------------------------------------------------------
+# BP2's factor:  D <- D * f'(z), f' from A = f(z), returns max |D|
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_times_derivative(name, shape, dtype):
+    rng = rng_for("times_derivative", name, shape, dtype)
+    A = f_numpy(name, rng.uniform(-3, 3, size=shape)).astype(dtype)
+    D = rng.standard_normal(shape).astype(dtype)
+    expected = D.astype(np.float64) * slope_from_a(name, A)
+    dmax = _engine._times_derivative(ACT[name], D, A)
+    assert_allclose(D, expected, rtol=rtol(dtype), atol=1e-300)
+    assert_allclose(dmax, np.max(np.abs(expected)), rtol=rtol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_times_derivative_reports_nan(name, dtype):
+    A = np.full((2, 3), 0.5, dtype=dtype)
+    D = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, np.nan]], dtype=dtype)
+    assert np.isnan(_engine._times_derivative(ACT[name], D, A))
+
+
+# ---------------------------------------------------------------------------
+# BP1:  D <- dC/da * f'(z);  cross-entropy + sigmoid: D = A - Y
+
+def expected_output_error(cost, name, A, Y):
+    A = A.astype(np.float64)
+    Y = Y.astype(np.float64)
+    if cost == "quadratic":
+        return (A - Y) * slope_from_a(name, A)
+    if name == "sigmoid":
+        return A - Y
+    return (A - Y) / (A * (1.0 - A)) * slope_from_a(name, A)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+def test_output_error(cost, name, shape, dtype):
+    rng = rng_for("output_error", cost, name, shape, dtype)
+    if cost == "cross-entropy":
+        # activations in (0, 1), where ln a and ln(1 - a) are defined
+        A = rng.uniform(0.05, 0.95, size=shape).astype(dtype)
+    else:
+        A = f_numpy(name, rng.uniform(-3, 3, size=shape)).astype(dtype)
+    Y = rng.uniform(0, 1, size=shape).astype(dtype)
+    D = np.full(shape, np.nan, dtype=dtype)       # every entry must be written
+    expected = expected_output_error(cost, name, A, Y)
+    dmax = _engine._output_error(COST[cost], ACT[name], D, A, Y)
+    assert_allclose(D, expected, rtol=rtol(dtype), atol=1e-300)
+    assert_allclose(dmax, np.max(np.abs(expected)), rtol=rtol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+def test_output_error_reports_nan(cost, dtype):
+    A = np.array([[0.5, np.nan]], dtype=dtype)
+    Y = np.array([[1.0, 0.0]], dtype=dtype)
+    D = np.zeros((1, 2), dtype=dtype)
+    assert np.isnan(_engine._output_error(COST[cost], ACT["sigmoid"], D, A, Y))
+
+
+# ---------------------------------------------------------------------------
+# BP3:  b <- beta b + alpha (column sums of D)
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-0.3, 1.0), (2.5, -0.75), (0.0, 1.0)])
+def test_bias_update(alpha, beta, shape, dtype):
+    rng = rng_for("bias_update", alpha, beta, shape, dtype)
+    m, n = shape
+    D = rng.standard_normal(shape).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    b64, D64 = b.astype(np.float64), D.astype(np.float64)
+    expected = beta * b64 + alpha * D64.sum(axis=0)
+    scale = np.abs(beta * b64) + abs(alpha) * np.abs(D64).sum(axis=0)
+    _engine._bias_update(b, D, alpha, beta)
+    assert b.dtype == dtype
+    assert_allclose(b, expected, rtol=rtol(dtype), atol=rtol(dtype) * scale.max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_update_beta_zero(dtype):
+    # beta = 0: the old (finite) b is scaled away
+    D = np.arange(6, dtype=dtype).reshape(3, 2)
+    b = np.array([7.0, -7.0], dtype=dtype)
+    _engine._bias_update(b, D, 0.5, 0.0)
+    assert_allclose(b, 0.5 * D.astype(np.float64).sum(axis=0), rtol=rtol(dtype))
+
+
+# ---------------------------------------------------------------------------
+# Gather the rows of a mini-batch
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (5, 1), (1, 8), (20, 13)])
+def test_gather_rows(shape, dtype):
+    rng = rng_for("gather", shape, dtype)
+    X = rng.standard_normal(shape).astype(dtype)
+    rows = rng.integers(0, shape[0], size=2 * shape[0] + 1).astype(np.intp)
+    rows[0] = shape[0] - 1
+    out = np.full((rows.size, shape[1]), np.nan, dtype=dtype)
+    _engine._gather_rows(out, X, rows)
+    assert_array_equal(out, X[rows])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gather_rows_permutation(dtype):
+    X = np.arange(40, dtype=dtype).reshape(10, 4)
+    rows = np.random.default_rng(3).permutation(10).astype(np.intp)
+    out = np.empty_like(X)
+    _engine._gather_rows(out, X, rows)
+    assert_array_equal(out, X[rows])
+
+
+# ---------------------------------------------------------------------------
+# max |x|, NaN-propagating
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 2, 7, 64, 1001])
+def test_max_abs(n, dtype):
+    x = rng_for("max_abs", n, dtype).standard_normal(n).astype(dtype)
+    assert _engine._max_abs(x) == np.max(np.abs(x))
+    assert _engine._max_abs(-np.abs(x)) == np.max(np.abs(x))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("where", [0, 3, 9])
+def test_max_abs_propagates_nan(where, dtype):
+    x = np.linspace(-5, 5, 10).astype(dtype)
+    x[where] = np.nan
+    assert np.isnan(_engine._max_abs(x))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_abs_nan_not_forgotten(dtype):
+    # a NaN followed by larger values still poisons the result
+    x = np.array([np.nan, 1.0, 1e30, -np.inf], dtype=dtype)
+    assert np.isnan(_engine._max_abs(x))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_abs_inf_and_zero(dtype):
+    assert _engine._max_abs(np.zeros(5, dtype=dtype)) == 0.0
+    x = np.array([1.0, -np.inf, 2.0], dtype=dtype)
+    assert _engine._max_abs(x) == np.inf
+
+
+# ---------------------------------------------------------------------------
+# The cost summed over the samples
+
+def expected_cost(cost, A, Y):
+    """Quadratic in float64; cross-entropy per term in the inputs' dtype,
+    passed through nan_to_num in that dtype, then summed in float64."""
+    if cost == "quadratic":
+        return 0.5 * float(np.sum((A.astype(np.float64) - Y.astype(np.float64)) ** 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = -Y * np.log(A) - (1 - Y) * np.log(1 - A)
+    return float(np.sum(np.nan_to_num(terms).astype(np.float64)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+def test_cost_total(cost, shape, dtype):
+    rng = rng_for("cost", cost, shape, dtype)
+    A = rng.uniform(0.01, 0.99, size=shape).astype(dtype)
+    Y = (rng.uniform(size=shape) < 0.4).astype(dtype)
+    assert_allclose(_engine.cost_total(COST[cost], A, Y), expected_cost(cost, A, Y),
+                    rtol=rtol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cost_total_cross_entropy_edges(dtype):
+    # a = y = 1 and a = y = 0 give 0 * ln 0 = NaN -> 0
+    A = np.array([[1.0, 0.0, 0.25]], dtype=dtype)
+    Y = np.array([[1.0, 0.0, 1.0]], dtype=dtype)
+    got = _engine.cost_total(COST["cross-entropy"], A, Y)
+    assert_allclose(got, expected_cost("cross-entropy", A, Y), rtol=rtol(dtype))
+    assert_allclose(got, -np.log(0.25), rtol=rtol(dtype))
+    # a = 0 with y = 1: +inf -> the largest finite value of the dtype
+    A = np.array([[0.0, 0.5]], dtype=dtype)
+    Y = np.array([[1.0, 0.5]], dtype=dtype)
+    got = _engine.cost_total(COST["cross-entropy"], A, Y)
+    assert np.isfinite(got)
+    assert_allclose(got, expected_cost("cross-entropy", A, Y), rtol=rtol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cost_total_empty_is_zero(dtype):
+    A = np.zeros((0, 3), dtype=dtype)
+    assert _engine.cost_total(COST["quadratic"], A, A) == 0.0
+
+
+# ---------------------------------------------------------------------------
+# Row argmax (first maximum on ties, like numpy.argmax)
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_argmax(shape, dtype):
+    rng = rng_for("argmax", shape, dtype)
+    A = rng.integers(0, 3, size=shape).astype(dtype)      # many ties
+    got = _engine.argmax(A)
+    assert got.dtype == np.intp
+    assert_array_equal(got, np.argmax(A, axis=1))
+    A = rng.standard_normal(shape).astype(dtype)
+    assert_array_equal(_engine.argmax(A), np.argmax(A, axis=1))
+
+
+# ---------------------------------------------------------------------------
+# Row-major gemm:  C <- alpha op(A) op(B) + beta C
+# (alpha comes before the arrays in the signature, so Cython's dispatch
+# would pick the double version from a Python float: the version is chosen
+# explicitly.)
+
+def gemm(dtype):
+    return _blas._gemm["float" if np.dtype(dtype) == np.float32 else "double"]
+
+
+GEMM_SHAPES = [(1, 1, 1), (1, 5, 3), (4, 1, 6), (3, 5, 7), (17, 4, 9), (64, 33, 65)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mnk", GEMM_SHAPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-0.5, 1.0), (2.0, -1.5)])
+def test_gemm(alpha, beta, trans_b, trans_a, mnk, dtype):
+    m, n, k = mnk
+    rng = rng_for("gemm", alpha, beta, trans_a, trans_b, mnk, dtype)
+    opA = rng.standard_normal((m, k))
+    opB = rng.standard_normal((k, n))
+    A = np.ascontiguousarray(opA.T if trans_a else opA, dtype=dtype)
+    B = np.ascontiguousarray(opB.T if trans_b else opB, dtype=dtype)
+    C = rng.standard_normal((m, n)).astype(dtype)
+    A64 = (A.T if trans_a else A).astype(np.float64)
+    B64 = (B.T if trans_b else B).astype(np.float64)
+    C64 = C.astype(np.float64)
+    expected = alpha * (A64 @ B64) + beta * C64
+    scale = abs(alpha) * (np.abs(A64) @ np.abs(B64)) + abs(beta) * np.abs(C64)
+    gemm(dtype)(trans_a, trans_b, alpha, A, B, beta, C)
+    assert C.dtype == dtype
+    assert_allclose(C, expected, rtol=rtol(dtype), atol=rtol(dtype) * scale.max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_beta_zero_ignores_old_c(dtype):
+    # The engine writes products into uninitialised buffers with beta = 0:
+    # whatever C held (even NaN) must not leak into the result.
+    A = np.arange(6, dtype=dtype).reshape(2, 3)
+    B = np.arange(12, dtype=dtype).reshape(3, 4)
+    C = np.full((2, 4), np.nan, dtype=dtype)
+    gemm(dtype)(False, False, 1.0, A, B, 0.0, C)
+    assert_allclose(C, A.astype(np.float64) @ B.astype(np.float64), rtol=rtol(dtype))
+
+
+def test_gemm_refuses_mismatched_shapes():
+    A = np.ones((2, 3))
+    B = np.ones((4, 5))
+    C = np.zeros((2, 5))
+    with pytest.raises(ValueError):
+        _blas._gemm(False, False, 1.0, A, B, 0.0, C)
