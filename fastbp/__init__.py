@@ -6,6 +6,8 @@ Learning*.
 """
 from ._training import NetworkBusyError
 from .native import Network
+from .io import load
+from .gradcheck import gradcheck
 
 __all__ = ["Network", "NetworkBusyError"]
 __version__ = "0.1.0"

@@ -3,7 +3,7 @@ import time
 
 import numpy as np
 
-from . import _checks, _training, activations as _activations, costs as _costs
+from . import _checks, _numpy_path, _training, activations as _activations, costs as _costs
 from ._engine import argmax as _argmax_rows, cost_total as _cost_total
 
 
@@ -14,9 +14,12 @@ class Network:
     ----------
     sizes : sequence of int
         Neurons per layer, input first: ``[784, 30, 10]``.
-    activations : str or list of str, default "sigmoid"
+    activations : str, pair of callables, or list of those, default "sigmoid"
         One of "sigmoid", "tanh", "relu", "linear" for every layer after the
-        input, or a list with one name per such layer.
+        input, or a list with one name per such layer.  A layer may instead
+        be given a pair (f, f_prime) of Python functions of z (f' takes
+        sigma''s place in BP1 and BP2); such a network trains on a slower
+        NumPy path (fastbp/_numpy_path.py) and cannot be saved.
     cost : {"quadratic", "cross-entropy"}, default "quadratic"
     dtype : float32 or float64, default float64
         The precision of the weights and of all arithmetic.
@@ -68,6 +71,11 @@ class Network:
     def _codes(self):
         return _activations.codes(self.activations), _costs.CODES[self.cost]
 
+    def _path(self):
+        """The compiled engine (fastbp._training), or the NumPy path
+        (fastbp._numpy_path) when a layer's activation is defined in Python."""
+        return _training if _activations.is_compiled(self.activations) else _numpy_path
+
     def _inputs(self, X, name="X"):
         return _checks.check_matrix(name, X, self.sizes[0], self.dtype)
 
@@ -77,7 +85,7 @@ class Network:
         X = self._inputs(X)
         weights, biases = self._parameters()
         acts, _ = self._codes()
-        return _training.feedforward(weights, biases, self.sizes, acts, X)
+        return self._path().feedforward(weights, biases, self.sizes, acts, X)
 
     def predict(self, X):
         """The index of the most active output neuron for each row of X."""
@@ -115,12 +123,12 @@ class Network:
         Y, _ = _checks.check_targets("Y", Y, X.shape[0], self.sizes[-1], self.dtype)
         weights, biases = self._parameters()
         acts, cost = self._codes()
-        nabla_b, nabla_w = _training.backprop(weights, biases, self.sizes, acts, cost, X, Y)
+        nabla_b, nabla_w = self._path().backprop(weights, biases, self.sizes, acts, cost, X, Y)
         return [nb.reshape(-1, 1) for nb in nabla_b], nabla_w
 
     # -- training ---------------------------------------------------------
     def fit(self, X, Y, epochs, batch_size, eta, lmbda=0.0, validation_data=None,
-            monitor=True, blas_threads=None, verbose=False):
+            monitor=True, n_threads=None, verbose=False):
         """Train by mini-batch SGD, shuffling the samples every epoch.
 
         Parameters
@@ -135,7 +143,9 @@ class Network:
         monitor : bool, record the training cost and accuracy after each epoch
             (one extra feedforward pass over X); validation values are
             recorded whenever validation_data is given.
-        blas_threads : int or None, limit BLAS's threads while training.
+        n_threads : int or None, the threads each mini-batch is split over
+            (None: every usable core, or one while another fastbp training
+            runs in this process).  BLAS runs single-threaded meanwhile.
         verbose : bool, print one line per epoch.
 
         Returns
@@ -164,13 +174,15 @@ class Network:
         acts, cost = self._codes()
         n = X.shape[0]
         decay = 1.0 - eta * lmbda / n
+        xmax = _training.max_abs(X)
         history = {"seconds": []}
-        with _training.exclusive(self._lock), _training.blas_threads(blas_threads):
+        with _training.exclusive(self._lock), _training.engine_threads(n_threads) as threads:
             for epoch in range(epochs):
                 order = self.rng.permutation(n)
                 t0 = time.perf_counter()
-                _training.train_epoch(weights, biases, self.sizes, acts, cost, X, Y,
-                                      order, batch_size, eta, decay)
+                self._path().train_epoch(weights, biases, self.sizes, acts, cost, X, Y,
+                                         order, batch_size, eta, decay, xmax=xmax,
+                                         threads=threads)
                 history["seconds"].append(time.perf_counter() - t0)
                 line = [f"Epoch {epoch}: {history['seconds'][-1]:.3f} s"]
                 if monitor:
@@ -184,7 +196,7 @@ class Network:
     def _record(self, history, prefix, X, Y, labels, lmbda, line):
         weights, biases = self.weights, self.biases
         acts, _ = self._codes()
-        A = _training.feedforward(weights, biases, self.sizes, acts, X)
+        A = self._path().feedforward(weights, biases, self.sizes, acts, X)
         cost = self._cost(X, Y, lmbda, A)
         if labels is None:
             labels = _argmax_rows(Y)
@@ -192,6 +204,31 @@ class Network:
         history.setdefault(prefix + "_cost", []).append(cost)
         history.setdefault(prefix + "_accuracy", []).append(accuracy)
         line.append(f"{prefix} cost {cost:.4f}, {prefix} accuracy {accuracy:.4f}")
+
+    # -- files --------------------------------------------------------------
+    def save(self, path):
+        """Save the network to ``path``: fastbp's binary .npz (keeps dtype,
+        activations and cost) if the name ends in ".npz", else network2's
+        JSON.  Written atomically; read back with ``fastbp.load``."""
+        from . import io
+        io.save(self, path)
+
+    # -- pickling and copying ---------------------------------------------
+    def __getstate__(self):
+        """The state to pickle or deepcopy: everything but the lock, which
+        cannot be pickled; the copy gets a lock of its own.  The weights and
+        biases are copied under the lock, so a network that is training in
+        another thread is refused (NetworkBusyError), never caught half-updated."""
+        with _training.exclusive(self._lock):
+            state = self.__dict__.copy()
+            del state["_lock"]
+            state["weights"] = [np.array(w, copy=True) for w in self.weights]
+            state["biases"] = [np.array(b, copy=True) for b in self.biases]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = _training.new_lock()
 
     def __repr__(self):
         return (f"Network(sizes={self.sizes}, activations={self.activations!r}, "

@@ -1,0 +1,106 @@
+"""Backpropagation against central finite differences (the seed's comparison),
+through fastbp.gradcheck, and gradcheck's own power to see a wrong gradient."""
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import fastbp
+import fastbp.network
+import fastbp.network2
+from fastbp.gradcheck import GradCheckResult
+
+STACKS = [
+    ["sigmoid", "tanh", "relu", "linear", "sigmoid"],
+    ["tanh", "relu", "sigmoid", "linear", "tanh"],
+    ["relu", "linear", "tanh", "sigmoid", "relu"],
+    ["linear", "sigmoid", "relu", "tanh", "linear"],
+]
+
+
+def network(names, cost, seed):
+    net = fastbp.Network([6, 7, 5, 6, 4, 3], activations=names, cost=cost, seed=seed)
+    if cost == "cross-entropy":
+        # keep every output inside (0, 1), where the cross-entropy is defined,
+        # whatever the output activation: small last weights, biases 0.5
+        net.weights[-1] *= 0.1
+        net.biases[-1][:] = 0.5
+    return net
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+@pytest.mark.parametrize("names", STACKS, ids=["-".join(s) for s in STACKS])
+def test_native_backprop_matches_central_differences(make_problem, names, cost):
+    X, labels, Y = make_problem(25, 6, 3, seed=len(names[0]))
+    for seed in (0, 1):
+        net = network(names, cost, seed)
+        before = [p.copy() for p in net.weights + net.biases]
+        result = fastbp.gradcheck(net, X, labels if seed else Y)
+        assert isinstance(result, GradCheckResult)
+        assert len(result.layers) == 5
+        assert [c.n_weights for c in result.layers] == [42, 35, 30, 24, 12]
+        assert [c.n_biases for c in result.layers] == [7, 5, 6, 4, 3]
+        assert result.max_error <= 1e-5, str(result)
+        assert result.max_error == max(max(c.weights, c.biases) for c in result.layers)
+        for p, q in zip(net.weights + net.biases, before):      # restored exactly
+            assert_array_equal(p, q)
+
+
+def test_a_wrong_gradient_is_caught(make_problem, monkeypatch):
+    X, labels, Y = make_problem(25, 6, 3)
+    net = network(STACKS[0], "quadratic", 3)
+    assert fastbp.gradcheck(net, X, Y).max_error <= 1e-5
+    right = net.backprop
+
+    def scaled(X, Y):
+        nabla_b, nabla_w = right(X, Y)
+        return nabla_b, [nabla_w[0] * 1.01] + nabla_w[1:]          # 1% off in layer 0
+
+    monkeypatch.setattr(net, "backprop", scaled)
+    result = fastbp.gradcheck(net, X, Y)
+    assert 0.005 < result.layers[0].weights < 0.02
+    assert result.layers[0].biases <= 1e-5
+    assert all(c.max_error <= 1e-5 for c in result.layers[1:])
+
+    def swapped(X, Y):                           # two biases of the last layer exchanged
+        nabla_b, nabla_w = right(X, Y)
+        b = nabla_b[-1].copy()
+        b[[0, 1]] = b[[1, 0]]
+        return nabla_b[:-1] + [b], nabla_w
+
+    monkeypatch.setattr(net, "backprop", swapped)
+    assert fastbp.gradcheck(net, X, Y).layers[-1].biases > 0.01
+
+
+def test_sampled_checks_are_reproducible(make_problem):
+    X, _, Y = make_problem(25, 6, 3)
+    net = network(STACKS[1], "quadratic", 0)
+    a = fastbp.gradcheck(net, X, Y, max_checks_per_layer=4, seed=7)
+    b = fastbp.gradcheck(net, X, Y, max_checks_per_layer=4, seed=7)
+    assert [c.n_weights for c in a.layers] == [4] * 5
+    assert [c.n_biases for c in a.layers] == [4, 4, 4, 4, 3]
+    assert a.layers == b.layers
+    assert a.max_error <= 1e-5
+    assert "worst relative error" in str(a)
+    with pytest.raises(ValueError, match="eps"):
+        fastbp.gradcheck(net, X, Y, eps=0.0)
+    with pytest.raises(ValueError, match="max_checks_per_layer"):
+        fastbp.gradcheck(net, X, Y, max_checks_per_layer=0)
+
+
+def test_book_networks(problem):
+    X, labels, Y = problem
+    np.random.seed(0)
+    for net in (fastbp.network.Network([5, 4, 3]),
+                fastbp.network2.Network([5, 4, 3]),
+                fastbp.network2.Network([5, 4, 3], cost=fastbp.network2.QuadraticCost)):
+        result = fastbp.gradcheck(net, X, labels)
+        assert result.max_error <= 1e-5, str(result)
+        assert [c.n_weights for c in result.layers] == [20, 12]
+
+
+def test_float32_warns(problem):
+    X, _, Y = problem
+    net = fastbp.Network([5, 3], dtype=np.float32, seed=0)
+    with pytest.warns(RuntimeWarning, match="float32"):
+        result = fastbp.gradcheck(net, X, Y, eps=1e-2)
+    assert result.max_error < 0.05
