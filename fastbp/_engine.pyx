@@ -509,6 +509,19 @@ def feedforward(list weights, list biases, object sizes, object acts,
     return out_arr
 
 
+
+def activations(list weights, list biases, object sizes, object acts,
+                const floating[:, ::1] X):
+    """The activations A^1 .. A^{L-1} of every layer for the rows of X, as a
+    list of (n, n_l) arrays (for diagnostics; feedforward keeps only A^L)."""
+    cdef Py_ssize_t n = X.shape[0], l
+    cdef Py_ssize_t L = len(sizes)
+    cdef _Buffers buf = _Buffers(weights, biases, sizes, acts, n,
+                                 np.asarray(X).dtype, False)
+    with nogil:
+        _forward(&buf.net, &X[0, 0], n, 0)
+    return [buf.keep[l - 1] for l in range(1, L)]
+
 cdef inline void _copy(floating *dst, const floating *src,
                        Py_ssize_t count) noexcept nogil:
     cdef Py_ssize_t k

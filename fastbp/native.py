@@ -4,7 +4,29 @@ import time
 import numpy as np
 
 from . import _checks, _numpy_path, _training, activations as _activations, costs as _costs
-from ._engine import argmax as _argmax_rows, cost_total as _cost_total
+from ._engine import activations as _engine_activations, argmax as _argmax_rows, cost_total as _cost_total
+
+
+# Diagnostics: a unit is saturated when f'(z) < SATURATION * max f'.
+SATURATION = 0.01
+_PROBE_SAMPLES = 1000
+
+
+def _saturated_fractions(net, X):
+    """Per layer, the fraction of (sample, neuron) pairs that are saturated."""
+    acts, _ = net._codes()
+    A = _engine_activations(net.weights, net.biases, net.sizes, acts, X)
+    out = []
+    for name, a in zip(net.activations, A):
+        if name == "sigmoid":           # s' = a (1 - a) <= 1/4
+            out.append(float(np.mean(a * (1 - a) < SATURATION * 0.25)))
+        elif name == "tanh":            # tanh' = 1 - a^2 <= 1
+            out.append(float(np.mean(1 - a * a < SATURATION)))
+        elif name == "relu":
+            out.append(float(np.mean(a <= 0)))
+        else:
+            out.append(0.0)
+    return out
 
 
 class Network:
@@ -128,7 +150,7 @@ class Network:
 
     # -- training ---------------------------------------------------------
     def fit(self, X, Y, epochs, batch_size, eta, lmbda=0.0, validation_data=None,
-            monitor=True, n_threads=None, verbose=False):
+            monitor=True, n_threads=None, diagnostics=False, verbose=False):
         """Train by mini-batch SGD, shuffling the samples every epoch.
 
         Parameters
@@ -146,6 +168,14 @@ class Network:
         n_threads : int or None, the threads each mini-batch is split over
             (None: every usable core, or one while another fastbp training
             runs in this process).  BLAS runs single-threaded meanwhile.
+        diagnostics : bool, record after each epoch how fast each layer
+            learns, measured on the first (up to) 1,000 training samples:
+            "grad_norm_b" and "grad_norm_w", per layer the norms ||dC/db^l||
+            and ||dC/dW^l|| of the mean cost (by the engine's backprop), and
+            "saturated", per layer the fraction of (sample, neuron) pairs
+            whose f'(z) is below SATURATION (1%) of its largest value:
+            sigmoid units with |z| beyond about 6.9, tanh beyond about 3.0,
+            ReLU units at zero; linear units never saturate.
         verbose : bool, print one line per epoch.
 
         Returns
@@ -189,9 +219,23 @@ class Network:
                     self._record(history, "train", X, Y, labels, lmbda, line)
                 if validation_data is not None:
                     self._record(history, "val", X_val, Y_val, labels_val, lmbda, line)
+                if diagnostics:
+                    self._diagnose(history, X[:_PROBE_SAMPLES], Y[:_PROBE_SAMPLES])
                 if verbose:
                     print(", ".join(line), flush=True)
         return history
+
+    def _diagnose(self, history, X, Y):
+        """The learning-speed diagnostics of one epoch (see fit)."""
+        acts, cost = self._codes()
+        nabla_b, nabla_w = self._path().backprop(self.weights, self.biases, self.sizes,
+                                                 acts, cost, X, Y)
+        history.setdefault("grad_norm_b", []).append(
+            [float(np.linalg.norm(g)) for g in nabla_b])
+        history.setdefault("grad_norm_w", []).append(
+            [float(np.linalg.norm(g)) for g in nabla_w])
+        history.setdefault("saturated", []).append(
+            _saturated_fractions(self, X) if self._path() is _training else None)
 
     def _record(self, history, prefix, X, Y, labels, lmbda, line):
         weights, biases = self.weights, self.biases
