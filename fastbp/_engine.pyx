@@ -21,8 +21,17 @@ if every z and every delta is finite and a cheap bound shows that the step
 cannot overflow, all layers are updated.  Otherwise nothing of that
 mini-batch is applied and the caller is told.
 
+Threads: with T > 1 the epoch loop runs in an OpenMP parallel region.
+Each layer's neurons are cut into a few fixed blocks, and thread t owns whole
+blocks: its columns of Z^l, A^l and D^l, its rows of W^l and b^l.  So the
+feedforward and BP2 products are split by output columns and the BP4 update
+by rows of W^l; no two threads ever write the same memory, and a barrier
+stands wherever a thread next reads what the others wrote (all of A^l, all
+of D^{l+1}).  BLAS itself runs single-threaded meanwhile (the Python layer
+arranges it).
+
 Nothing here checks its arguments beyond what memory safety needs: the
-Python layer (fastbp/_trainer.py) validates everything first.
+Python layer (fastbp/_training.py) validates everything first.
 """
 from libc.stdlib cimport malloc, calloc, free
 from libc.math cimport fabs
@@ -53,8 +62,15 @@ DIVERGED = STATUS_DIVERGED
 cdef double LIMIT_DOUBLE = 1e300
 cdef double LIMIT_FLOAT = 1e36
 
-# Column blocks start on multiples of this many elements (a 64-byte cache
-# line of doubles), so that two threads rarely write the same cache line.
+# Each layer's neurons are cut into at most MAX_BLOCKS fixed blocks of at
+# least BLOCK_MIN neurons; threads take whole blocks.  The blocks depend on
+# the layer's width only, never on the number of threads, so every BLAS call
+# (and so every rounding) is the same whatever the thread count: the result
+# of training does not depend on it.  Wide blocks start on multiples of
+# COLUMN_ALIGN (a 64-byte cache line of doubles) to keep threads off each
+# other's cache lines.
+DEF MAX_BLOCKS = 4
+cdef Py_ssize_t BLOCK_MIN = 8
 cdef Py_ssize_t COLUMN_ALIGN = 8
 
 
@@ -87,7 +103,8 @@ cdef struct Layers:
     void *inputs[2]       # the mini-batch's A^0, double-buffered
     void *targets[2]      # the mini-batch's Y, double-buffered
     int T                 # threads
-    Py_ssize_t *cols      # cols[t*L + l]: first neuron of layer l owned by thread t
+    Py_ssize_t *nblocks   # nblocks[l]: blocks of layer l
+    Py_ssize_t *bounds    # bounds[l*(MAX_BLOCKS+1) + k]: first neuron of block k
     double *zmax          # zmax[t*L + l]: max |z^l| over thread t's neurons
     double *dmax          # dmax[t*L + l]: max |delta^l| over thread t's neurons
     double *wscan         # wscan[t*L + l]: exact max |W^l| over thread t's rows
@@ -102,36 +119,45 @@ cdef inline void _wait(Layers *net, int t) noexcept nogil:
     fbp_barrier_wait(net.barrier, &net.sense[t])
 
 
-cdef inline Py_ssize_t _lo(Layers *net, int t, Py_ssize_t l) noexcept nogil:
-    return net.cols[t * net.L + l]
+cdef inline Py_ssize_t _bound(Layers *net, Py_ssize_t l, Py_ssize_t k) noexcept nogil:
+    """The first neuron of block k of layer l (k = nblocks[l]: the width)."""
+    return net.bounds[l * (MAX_BLOCKS + 1) + k]
 
 
-cdef inline Py_ssize_t _hi(Layers *net, int t, Py_ssize_t l) noexcept nogil:
-    return net.cols[(t + 1) * net.L + l]
+cdef inline Py_ssize_t _first_block(Layers *net, int t, Py_ssize_t l) noexcept nogil:
+    """Thread t owns the blocks [_first_block(t), _first_block(t + 1)) of layer l."""
+    return (net.nblocks[l] * t) // net.T
 
 
-cdef void _split_columns(Layers *net, int T) noexcept nogil:
-    """Give thread t the neurons [cols[t], cols[t+1]) of every layer."""
-    cdef Py_ssize_t l, n, lo
+cdef void _make_blocks(Layers *net) noexcept nogil:
+    """Cut each layer into 1, 2 or 4 blocks of at least BLOCK_MIN neurons."""
+    cdef Py_ssize_t l, n, k, nb, lo
+    for l in range(net.L):
+        n = net.sizes[l]
+        nb = 1
+        while nb * 2 <= MAX_BLOCKS and n // (nb * 2) >= BLOCK_MIN:
+            nb *= 2
+        net.nblocks[l] = nb
+        for k in range(nb + 1):
+            lo = (n * k) // nb
+            if k < nb and n // nb >= 8 * COLUMN_ALIGN:
+                lo = (lo // COLUMN_ALIGN) * COLUMN_ALIGN
+            net.bounds[l * (MAX_BLOCKS + 1) + k] = lo
+
+
+cdef void _set_threads(Layers *net, int T) noexcept nogil:
     cdef int t
     net.T = T
     fbp_barrier_init(net.barrier, T)
     for t in range(T):
         net.sense[t] = 0
-    for l in range(net.L):
-        n = net.sizes[l]
-        for t in range(T + 1):
-            lo = (n * t) // T
-            if t < T:
-                lo = (lo // COLUMN_ALIGN) * COLUMN_ALIGN
-            net.cols[t * net.L + l] = min(lo, n)
 
 
 cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
                    int t) noexcept nogil:
     """Feedforward of m rows for thread t's neurons:
     A^l[:, own] = f(A^{l-1} W^l[own, :]^T + b^l[own]), l = 1 .. L-1."""
-    cdef Py_ssize_t l, L = net.L, lo, hi
+    cdef Py_ssize_t l, L = net.L, lo, hi, k
     cdef int n_out, n_in
     cdef const floating *a_in
     cdef floating *a_out
@@ -140,18 +166,18 @@ cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
         n_in = <int> net.sizes[l - 1]
         a_in = a0 if l == 1 else <floating *> net.A[l - 1]
         a_out = <floating *> net.A[l]
-        lo = _lo(net, t, l)
-        hi = _hi(net, t, l)
         net.zmax[t * L + l] = 0
-        if hi > lo:
+        for k in range(_first_block(net, t, l), _first_block(net, t + 1, l)):
+            lo = _bound(net, l, k)
+            hi = _bound(net, l, k + 1)
             # Z^l[:, own] = A^{l-1} (W^l[own, :])^T
             gemm_rowmajor(NoTrans, Trans, <int> m, <int> (hi - lo), n_in,
                           <floating> 1, a_in, n_in,
                           <floating *> net.W[l] + lo * n_in, n_in,
                           <floating> 0, a_out + lo, n_out)
             # A^l = f(Z^l + 1 b^T), in place
-            net.zmax[t * L + l] = activate(net.acts[l], a_out + lo, n_out,
-                                           <floating *> net.b[l] + lo, m, hi - lo)
+            net.zmax[t * L + l] = _max_nan(net.zmax[t * L + l], activate(
+                net.acts[l], a_out + lo, n_out, <floating *> net.b[l] + lo, m, hi - lo))
         if l < L - 1:
             _wait(net, t)           # the next layer reads all of A^l
 
@@ -159,34 +185,34 @@ cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
 cdef void _backward(Layers *net, int cost, const floating *y, Py_ssize_t m,
                     int t) noexcept nogil:
     """D^L by BP1, then D^l by BP2 for l = L-2 .. 1, thread t's neurons."""
-    cdef Py_ssize_t l, L = net.L, lo, hi
+    cdef Py_ssize_t l, L = net.L, lo, hi, k
     cdef int n_l, n_next
     n_l = <int> net.sizes[L - 1]
-    lo = _lo(net, t, L - 1)
-    hi = _hi(net, t, L - 1)
     net.dmax[t * L + L - 1] = 0
-    if hi > lo:
+    for k in range(_first_block(net, t, L - 1), _first_block(net, t + 1, L - 1)):
+        lo = _bound(net, L - 1, k)
+        hi = _bound(net, L - 1, k + 1)
         # delta^L = grad_a C (.) f'(z^L)                                    (BP1)
-        net.dmax[t * L + L - 1] = output_error(
+        net.dmax[t * L + L - 1] = _max_nan(net.dmax[t * L + L - 1], output_error(
             cost, net.acts[L - 1], <floating *> net.D[L - 1] + lo, n_l,
-            <floating *> net.A[L - 1] + lo, n_l, y + lo, n_l, m, hi - lo)
+            <floating *> net.A[L - 1] + lo, n_l, y + lo, n_l, m, hi - lo))
     for l in range(L - 2, 0, -1):
         _wait(net, t)               # BP2 reads all of D^{l+1}
         n_l = <int> net.sizes[l]
         n_next = <int> net.sizes[l + 1]
-        lo = _lo(net, t, l)
-        hi = _hi(net, t, l)
         net.dmax[t * L + l] = 0
-        if hi > lo:
+        for k in range(_first_block(net, t, l), _first_block(net, t + 1, l)):
+            lo = _bound(net, l, k)
+            hi = _bound(net, l, k + 1)
             # D^l[:, own] = D^{l+1} W^{l+1}[:, own]                         (BP2)
             gemm_rowmajor(NoTrans, NoTrans, <int> m, <int> (hi - lo), n_next,
                           <floating> 1, <floating *> net.D[l + 1], n_next,
                           <floating *> net.W[l + 1] + lo, n_l,
                           <floating> 0, <floating *> net.D[l] + lo, n_l)
             # D^l (.)= f'(Z^l)
-            net.dmax[t * L + l] = times_derivative(
+            net.dmax[t * L + l] = _max_nan(net.dmax[t * L + l], times_derivative(
                 net.acts[l], <floating *> net.D[l] + lo, n_l,
-                <floating *> net.A[l] + lo, n_l, m, hi - lo)
+                <floating *> net.A[l] + lo, n_l, m, hi - lo))
     _wait(net, t)                   # every delta and every maximum is written
 
 
@@ -207,7 +233,7 @@ cdef bint _step_is_safe(Layers *net, int t, floating eta, floating decay,
     max|W^l|, tightened by an exact scan only when it grows large.  Every
     thread computes the same answer from the same shared maxima (each keeps
     its own copy of the bounds); on success the bounds advance past the step."""
-    cdef Py_ssize_t l, L = net.L, lo, hi
+    cdef Py_ssize_t l, L = net.L, lo, hi, k
     cdef double limit = _limit(eta)
     cdef double amax, dmax, grad_bound
     cdef double *wb = net.wbound + t * L
@@ -235,8 +261,8 @@ cdef bint _step_is_safe(Layers *net, int t, floating eta, floating decay,
         # The bounds grew large: measure max |W^l| and max |b^l| exactly,
         # each thread over its own rows (no thread is updating yet).
         for l in range(1, L):
-            lo = _lo(net, t, l)
-            hi = _hi(net, t, l)
+            lo = _bound(net, l, _first_block(net, t, l))
+            hi = _bound(net, l, _first_block(net, t + 1, l))
             net.wscan[t * L + l] = 0
             net.bscan[t * L + l] = 0
             if hi > lo:
@@ -267,7 +293,7 @@ cdef void _update(Layers *net, const floating *a0, floating eta, floating decay,
                   Py_ssize_t m, int t) noexcept nogil:
     """The SGD step on thread t's rows: BP3 and BP4, the update folded into
     the gemm."""
-    cdef Py_ssize_t l, lo, hi
+    cdef Py_ssize_t l, lo, hi, k
     cdef int n_out, n_in
     cdef floating alpha = -eta / m
     cdef const floating *a_in
@@ -275,9 +301,9 @@ cdef void _update(Layers *net, const floating *a0, floating eta, floating decay,
         n_out = <int> net.sizes[l]
         n_in = <int> net.sizes[l - 1]
         a_in = a0 if l == 1 else <floating *> net.A[l - 1]
-        lo = _lo(net, t, l)
-        hi = _hi(net, t, l)
-        if hi > lo:
+        for k in range(_first_block(net, t, l), _first_block(net, t + 1, l)):
+            lo = _bound(net, l, k)
+            hi = _bound(net, l, k + 1)
             # W^l[own] <- decay W^l[own] - (eta/m) (D^l[:, own])^T A^{l-1}  (BP4)
             gemm_rowmajor(Trans, NoTrans, <int> (hi - lo), n_in, <int> m,
                           alpha, <floating *> net.D[l] + lo, n_out,
@@ -363,7 +389,8 @@ cdef class _Buffers:
         self.net.b = <void **> calloc(L, sizeof(void *))
         self.net.A = <void **> calloc(L, sizeof(void *))
         self.net.D = <void **> calloc(L, sizeof(void *))
-        self.net.cols = <Py_ssize_t *> calloc((T + 1) * L, sizeof(Py_ssize_t))
+        self.net.nblocks = <Py_ssize_t *> calloc(L, sizeof(Py_ssize_t))
+        self.net.bounds = <Py_ssize_t *> calloc(L * (MAX_BLOCKS + 1), sizeof(Py_ssize_t))
         self.net.zmax = <double *> calloc(T * L, sizeof(double))
         self.net.dmax = <double *> calloc(T * L, sizeof(double))
         self.net.wscan = <double *> calloc(T * L, sizeof(double))
@@ -373,7 +400,8 @@ cdef class _Buffers:
         self.net.barrier = <fbp_barrier *> calloc(1, sizeof(fbp_barrier))
         self.net.sense = <int *> calloc(T, sizeof(int))
         if (not self.net.sizes or not self.net.acts or not self.net.W or not self.net.b
-                or not self.net.A or not self.net.D or not self.net.cols
+                or not self.net.A or not self.net.D or not self.net.nblocks
+                or not self.net.bounds
                 or not self.net.zmax or not self.net.dmax or not self.net.wscan
                 or not self.net.bscan or not self.net.wbound or not self.net.bbound
                 or not self.net.barrier or not self.net.sense):
@@ -390,7 +418,8 @@ cdef class _Buffers:
         for l in range(2):
             self.net.inputs[l] = self._array((rows, sizes[0]), dtype) if train else NULL
             self.net.targets[l] = self._array((rows, sizes[L - 1]), dtype) if train else NULL
-        _split_columns(&self.net, T)
+        _make_blocks(&self.net)
+        _set_threads(&self.net, T)
 
     cdef void *_array(self, shape, dtype) except NULL:
         cdef object arr = np.empty(shape, dtype=dtype)
@@ -409,7 +438,8 @@ cdef class _Buffers:
         free(self.net.b)
         free(self.net.A)
         free(self.net.D)
-        free(self.net.cols)
+        free(self.net.nblocks)
+        free(self.net.bounds)
         free(self.net.zmax)
         free(self.net.dmax)
         free(self.net.wscan)
@@ -447,7 +477,7 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
         return status, 0
     if check_every <= 0:
         check_every = n        # once an epoch at least
-    threads = max(1, threads)
+    threads = max(1, min(threads, MAX_BLOCKS))
     cdef _Buffers buf = _Buffers(weights, biases, sizes, acts,
                                  min(batch_size, n), np.asarray(X).dtype, True, threads)
     cdef Layers *net = &buf.net
@@ -475,7 +505,7 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
                                          &done, &stop)
             if statuses[0] == -1:
                 # The runtime gave fewer threads than asked: one does it all.
-                _split_columns(net, 1)
+                _set_threads(net, 1)
                 status = _train(net, 0, cost, &X[0, 0], &Y[0, 0], &order[0], n,
                                 batch_size, eta_, decay_, xmax, check_every, &done, &stop)
             else:

@@ -9,6 +9,7 @@ exceptions.
 import contextlib
 import os
 import threading
+import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -96,33 +97,87 @@ def flops_per_sample(sizes):
     return 6 * sum(w) - 2 * w[0]
 
 
+class ThreadPlan:
+    """How many threads the epochs of one training call use.
+
+    Splitting a mini-batch over threads pays on an idle machine and costs
+    dearly on one whose cores are busy with other work, where every barrier
+    waits for the scheduler.  So the first epoch of a call times a few
+    mini-batches with each candidate count and keeps the faster.  The
+    results do not depend on the count: the engine cuts each layer into
+    fixed blocks whatever the number of threads, so every product is the
+    same BLAS call either way (tests/test_thread_plan.py)."""
+
+    # Time each candidate on about this many floating-point operations.
+    PROBE_FLOPS = 1e8
+
+    def __init__(self, n_max):
+        self.n_max = n_max
+        self.chosen = 1 if n_max <= 1 else None
+        self.timings = {}
+
+
 def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
                 batch_size, eta, decay=1.0, xmax=None, threads=1):
     """One epoch of SGD, in place.  Raises FloatingPointError on divergence,
     with the network left as after the last good mini-batch.
 
     xmax = max |X| (see max_abs) saves a pass over X when given.  threads is
-    an upper bound (see engine_threads): a small network trains on fewer."""
+    a number of threads or a ThreadPlan; either way an upper bound, since a
+    small network trains on fewer."""
     order = np.ascontiguousarray(order, dtype=np.intp)
-    per_batch = flops_per_sample(sizes) * min(batch_size, len(order))
+    n = len(order)
+    per_batch = flops_per_sample(sizes) * min(batch_size, n)
+    useful = int(max(1, per_batch // _MIN_FLOPS_PER_THREAD))
+    if xmax is None:
+        xmax = max_abs(X)
+    if not isinstance(threads, ThreadPlan):
+        threads = ThreadPlan(min(int(threads), useful))
+    elif threads.chosen is None and threads.n_max > useful:
+        threads.chosen = useful if useful == 1 else None
+    plan = threads
+    done = 0
+    if plan.chosen is None:
+        # Probe: the same consecutive mini-batches, cut at batch boundaries,
+        # so the epoch is exactly what one call would have done.
+        probe = batch_size * max(2, int(plan.PROBE_FLOPS // per_batch))
+        for count in (plan.n_max, 1):
+            part = order[done * batch_size:done * batch_size + probe]
+            if len(part) == 0:
+                break
+            t0 = time.perf_counter()
+            done += _run(weights, biases, sizes, act_codes, cost_code, X, Y, part,
+                         batch_size, eta, decay, xmax, count, per_batch, done, n)
+            plan.timings[count] = (time.perf_counter() - t0) / len(part)
+        if len(plan.timings) == 2:
+            plan.chosen = min(plan.timings, key=plan.timings.get)
+    rest = order[done * batch_size:]
+    if len(rest):
+        done += _run(weights, biases, sizes, act_codes, cost_code, X, Y, rest,
+                     batch_size, eta, decay, xmax, plan.chosen or 1, per_batch, done, n)
+    return done
+
+
+def _run(weights, biases, sizes, act_codes, cost_code, X, Y, order, batch_size,
+         eta, decay, xmax, threads, per_batch, done_before, n):
+    """One engine call over the mini-batches of ``order``; errors count the
+    mini-batches of the whole epoch (done_before of them already applied)."""
     check_every = max(1, int(_FLOPS_BETWEEN_SIGNAL_CHECKS // per_batch))
-    threads = int(max(1, min(threads, per_batch // _MIN_FLOPS_PER_THREAD)))
     try:
         status, done = _engine.train_epoch(
             weights, biases, sizes, act_codes, cost_code, X, Y, order,
-            batch_size, eta, decay, check_every, -1.0 if xmax is None else xmax,
-            threads)
+            batch_size, eta, decay, check_every, xmax, threads)
     except KeyboardInterrupt as exc:
         _note(exc, "fastbp: training was interrupted between two mini-batches; "
                    "the network holds the weights after the last complete one.")
         raise
     if status == _engine.DIVERGED:
-        n_batches = -(-len(order) // batch_size)
+        n_batches = -(-n // batch_size)
         raise FloatingPointError(
-            f"training diverged in mini-batch {done + 1} of {n_batches} of this epoch: "
-            f"it would have made a weight, bias, activation or error NaN, infinite or "
-            f"larger than {'1e36' if X.dtype == np.float32 else '1e300'}. That "
-            f"mini-batch was not applied; the network holds the weights after the "
+            f"training diverged in mini-batch {done_before + done + 1} of {n_batches} of "
+            f"this epoch: it would have made a weight, bias, activation or error NaN, "
+            f"infinite or larger than {'1e36' if X.dtype == np.float32 else '1e300'}. "
+            f"That mini-batch was not applied; the network holds the weights after the "
             f"mini-batch before it. A smaller learning rate eta usually helps.")
     return done
 

@@ -206,7 +206,8 @@ class Network:
         decay = 1.0 - eta * lmbda / n
         xmax = _training.max_abs(X)
         history = {"seconds": []}
-        with _training.exclusive(self._lock), _training.engine_threads(n_threads) as threads:
+        with _training.exclusive(self._lock), _training.engine_threads(n_threads) as n_max:
+            threads = _training.ThreadPlan(n_max)
             for epoch in range(epochs):
                 order = self.rng.permutation(n)
                 t0 = time.perf_counter()

@@ -201,7 +201,8 @@ class Network:
         evaluation_cost, evaluation_accuracy = [], []
         training_cost, training_accuracy = [], []
         xmax = _training.max_abs(X)
-        with _training.exclusive(self._lock), _training.engine_threads() as threads:
+        with _training.exclusive(self._lock), _training.engine_threads() as n_max:
+            threads = _training.ThreadPlan(n_max)
             for j in range(epochs):
                 random.shuffle(training_data)
                 order = [row_of[id(pair)] for pair in training_data]

@@ -1,0 +1,58 @@
+"""The engine's threads change the speed, never the result."""
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import _engine, _training
+
+
+def _problem(dtype, n=400, sizes=(60, 200, 50, 7)):
+    rng = np.random.default_rng(5)
+    X = rng.random((n, sizes[0])).astype(dtype)
+    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], size=n)]
+    return list(sizes), X, Y, rng.permutation(n)
+
+
+def _train(threads, dtype, batch_size=16, monkeypatch=None):
+    sizes, X, Y, order = _problem(dtype)
+    net = fastbp.Network(sizes, activations=["tanh", "relu", "sigmoid"], dtype=dtype, seed=1)
+    _training.train_epoch(net.weights, net.biases, sizes, [1, 2, 3, 0], 0, X, Y, order,
+                          batch_size, 0.3, 0.999, threads=threads)
+    return net
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_engine_threads_give_identical_weights(dtype, threads):
+    sizes, X, Y, order = _problem(dtype)
+    results = []
+    for count in (1, threads):
+        net = fastbp.Network(sizes, activations=["tanh", "relu", "sigmoid"], dtype=dtype,
+                             seed=1)
+        status, done = _engine.train_epoch(net.weights, net.biases, sizes, [1, 2, 3, 0], 1,
+                                           X, Y, order, 16, 0.3, 0.999, 0, -1.0, count)
+        assert (status, done) == (_engine.OK, 25)
+        results.append(net)
+    for a, b in zip(results[0].weights + results[0].biases,
+                    results[1].weights + results[1].biases):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_thread_plan_probes_then_keeps_its_choice(monkeypatch):
+    monkeypatch.setattr(_training, "_MIN_FLOPS_PER_THREAD", 1.0)
+    monkeypatch.setattr(_training.ThreadPlan, "PROBE_FLOPS", 1.0)   # 2 batches per probe
+    plan = _training.ThreadPlan(2)
+    planned = _train(plan, np.float64)
+    assert plan.chosen in (1, 2) and set(plan.timings) == {1, 2}
+    single = _train(1, np.float64)
+    for a, b in zip(planned.weights + planned.biases, single.weights + single.biases):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_small_networks_train_on_one_thread():
+    plan = _training.ThreadPlan(2)
+    sizes, X, Y, order = _problem(np.float64, sizes=(3, 4, 2))
+    net = fastbp.Network(sizes, seed=0)
+    _training.train_epoch(net.weights, net.biases, sizes, [0, 0, 0], 0, X, Y, order, 4, 0.1,
+                          threads=plan)
+    assert plan.chosen == 1 and not plan.timings
