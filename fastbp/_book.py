@@ -104,23 +104,6 @@ def parameters(net):
     return net.weights, net.biases
 
 
-# -- pickling and copying (not in the book: the lock cannot be pickled) -------
-def getstate(net):
-    """Everything but the lock, the weights and biases copied under it
-    (NetworkBusyError while the network trains in another thread)."""
-    with _training.exclusive(net._lock):
-        state = net.__dict__.copy()
-        del state["_lock"]
-        state["weights"] = [np.array(w, copy=True) for w in net.weights]
-        state["biases"] = [np.array(b, copy=True) for b in net.biases]
-    return state
-
-
-def setstate(net, state):
-    net.__dict__.update(state)
-    net._lock = _training.new_lock()
-
-
 def sigmoid(z):
     """The sigmoid function 1 / (1 + e^{-z})."""
     return 1.0 / (1.0 + np.exp(-z))

@@ -224,6 +224,15 @@ cdef double _combined(double *part, Layers *net, Py_ssize_t l) noexcept nogil:
     return m
 
 
+cdef inline double _input_bound(Layers *net, Py_ssize_t l, double xmax) noexcept nogil:
+    """A bound on max |A^{l-1}|, the input of layer l."""
+    if l == 1:
+        return xmax
+    if _bounded(net.acts[l - 1]):
+        return 1.0
+    return _combined(net.zmax, net, l - 1)    # relu, linear: |a| <= |z|
+
+
 cdef bint _step_is_safe(Layers *net, int t, floating eta, floating decay,
                         double xmax, Py_ssize_t m) noexcept nogil:
     """Whether the SGD step of this mini-batch keeps everything finite.
@@ -245,12 +254,7 @@ cdef bint _step_is_safe(Layers *net, int t, floating eta, floating decay,
             return False        # NaN, inf or an absurd value
     for l in range(1, L):
         dmax = _combined(net.dmax, net, l)
-        if l == 1:
-            amax = xmax
-        elif _bounded(net.acts[l - 1]):
-            amax = 1.0
-        else:
-            amax = _combined(net.zmax, net, l - 1)
+        amax = _input_bound(net, l, xmax)
         grad_bound = dmax * amax
         if not (m * grad_bound <= limit):
             return False
@@ -276,12 +280,7 @@ cdef bint _step_is_safe(Layers *net, int t, floating eta, floating decay,
         _wait(net, t)               # the scans are read before anyone updates
     for l in range(1, L):
         dmax = _combined(net.dmax, net, l)
-        if l == 1:
-            amax = xmax
-        elif _bounded(net.acts[l - 1]):
-            amax = 1.0
-        else:
-            amax = _combined(net.zmax, net, l - 1)
+        amax = _input_bound(net, l, xmax)
         wb[l] = fabs(decay) * wb[l] + eta * dmax * amax
         bb[l] = bb[l] + eta * dmax
         if not (wb[l] <= limit and bb[l] <= limit):

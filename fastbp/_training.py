@@ -47,6 +47,25 @@ def new_lock():
     return threading.Lock()
 
 
+def network_state(net):
+    """A network's state for pickle and deepcopy: everything but its lock,
+    which cannot be pickled, with the weights and biases copied under the
+    lock (NetworkBusyError while it trains in another thread, so a copy is
+    never caught half-updated)."""
+    with exclusive(net._lock):
+        state = net.__dict__.copy()
+        del state["_lock"]
+        state["weights"] = [np.array(w, copy=True) for w in net.weights]
+        state["biases"] = [np.array(b, copy=True) for b in net.biases]
+    return state
+
+
+def restore_network_state(net, state):
+    """The inverse of network_state: the copy gets a lock of its own."""
+    net.__dict__.update(state)
+    net._lock = new_lock()
+
+
 def usable_cores():
     """The number of cores this process may run on."""
     try:

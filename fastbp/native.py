@@ -260,20 +260,10 @@ class Network:
 
     # -- pickling and copying ---------------------------------------------
     def __getstate__(self):
-        """The state to pickle or deepcopy: everything but the lock, which
-        cannot be pickled; the copy gets a lock of its own.  The weights and
-        biases are copied under the lock, so a network that is training in
-        another thread is refused (NetworkBusyError), never caught half-updated."""
-        with _training.exclusive(self._lock):
-            state = self.__dict__.copy()
-            del state["_lock"]
-            state["weights"] = [np.array(w, copy=True) for w in self.weights]
-            state["biases"] = [np.array(b, copy=True) for b in self.biases]
-        return state
+        return _training.network_state(self)
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._lock = _training.new_lock()
+        _training.restore_network_state(self, state)
 
     def __repr__(self):
         return (f"Network(sizes={self.sizes}, activations={self.activations!r}, "

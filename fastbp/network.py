@@ -124,7 +124,7 @@ class Network:
 
     # -- pickling and copying (not in the book: the lock cannot be pickled) --
     def __getstate__(self):
-        return _book.getstate(self)
+        return _training.network_state(self)
 
     def __setstate__(self, state):
-        _book.setstate(self, state)
+        _training.restore_network_state(self, state)

@@ -297,10 +297,10 @@ class Network:
         _io.write_json(filename, self.sizes, weights, biases, str(self.cost.__name__))
 
     def __getstate__(self):
-        return _book.getstate(self)
+        return _training.network_state(self)
 
     def __setstate__(self, state):
-        _book.setstate(self, state)
+        _training.restore_network_state(self, state)
 
 
 # -- module functions --------------------------------------------------------------
