@@ -35,10 +35,14 @@ Python layer (fastbp/_training.py) validates everything first.
 """
 from libc.stdlib cimport malloc, calloc, free
 from libc.math cimport fabs
-from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 from cython.parallel cimport parallel, threadid
 cimport openmp
+
+cdef extern from "Python.h":
+    # Declared here without an exception spec: the epoch loop looks at the
+    # result itself, stops, and the def that called it re-raises.
+    int _check_signals "PyErr_CheckSignals"() noexcept
 
 from ._blas cimport gemm_rowmajor, NoTrans, Trans
 from ._kernels cimport (activate, times_derivative, output_error, bias_update,
@@ -355,8 +359,8 @@ cdef int _train(Layers *net, int t, int cost, const floating *X, const floating 
             k = 0
             if t == 0:
                 with gil:
-                    if PyErr_CheckSignals() != 0:
-                        stop[0] = 1
+                    if _check_signals() != 0:
+                        stop[0] = 1         # the handler's exception stays set
             _wait(net, t)
             if stop[0]:
                 return STATUS_INTERRUPTED
