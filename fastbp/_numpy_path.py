@@ -19,7 +19,7 @@ in the engine, a mini-batch is applied whole or not at all.
 """
 import numpy as np
 
-from . import activations as _activations, costs as _costs
+from . import _training, activations as _activations, costs as _costs
 
 _SIGMOID = _activations.CODES["sigmoid"]
 _QUADRATIC = _costs.CODES["quadratic"]

@@ -67,11 +67,17 @@ def restore_network_state(net, state):
 
 
 def usable_cores():
-    """The number of cores this process may run on."""
+    """The number of cores this process may run on, capped by OMP_NUM_THREADS
+    when that is set (as joblib does in its worker processes)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:          # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    try:
+        cores = min(cores, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        pass
+    return max(1, cores)
 
 
 # Trainings running now in this process, and the BLAS limit they share.

@@ -56,3 +56,11 @@ def test_small_networks_train_on_one_thread():
     _training.train_epoch(net.weights, net.biases, sizes, [0, 0, 0], 0, X, Y, order, 4, 0.1,
                           threads=plan)
     assert plan.chosen == 1 and not plan.timings
+
+
+def test_omp_num_threads_caps_the_default(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    with _training.engine_threads() as n:
+        assert n == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert _training.usable_cores() >= 1
