@@ -1,0 +1,383 @@
+"""Faults: divergence, Ctrl-C, threads, and copies of networks (SPEC section 6).
+
+- Divergence: a mini-batch that would make anything NaN, infinite or absurd
+  is not applied; fit raises FloatingPointError and the network holds the
+  weights of the last good mini-batch, checked by replaying the same
+  mini-batches one engine call at a time on a copy.
+- SIGINT during fit: KeyboardInterrupt promptly (in a child process: exit
+  within 2 s of the signal), weights finite and those of a completed
+  mini-batch.
+- Threads: the GIL is released while training, two networks train in two
+  threads to the same weights as one after the other; two threads training
+  the same network are refused (NetworkBusyError), never interleaved.
+  How much faster two threads are is measured by bench/threads.py, not here.
+- Networks pickle and deepcopy (the lock is recreated), also mid-training
+  from another thread: refused rather than copied half-updated.
+"""
+import copy
+import os
+import pickle
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import fastbp
+import fastbp.network as book
+from fastbp import _training
+
+
+def all_parameters(net):
+    return list(net.weights) + list(net.biases)
+
+
+def assert_finite(net):
+    for p in all_parameters(net):
+        assert np.all(np.isfinite(p))
+
+
+def assert_same_network(a, b):
+    for x, y in zip(all_parameters(a), all_parameters(b)):
+        assert_array_equal(x, y)
+
+
+def one_batch(net, X, Y, rows, batch_size, eta, decay=1.0):
+    """Apply one mini-batch to net through the engine (FloatingPointError if
+    the engine refuses it)."""
+    weights, biases = net._parameters()
+    acts, cost = net._codes()
+    _training.train_epoch(weights, biases, net.sizes, acts, cost,
+                          np.ascontiguousarray(X, dtype=net.dtype),
+                          np.ascontiguousarray(Y, dtype=net.dtype),
+                          rows, batch_size, eta, decay)
+
+
+def one_hot(labels, n_out):
+    return np.eye(n_out)[labels]
+
+
+# ---------------------------------------------------------------------------
+# Divergence
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_divergence_keeps_the_last_good_mini_batch(dtype):
+    """ReLU hidden layers, a linear output and a huge eta: the output grows
+    without bound within the first epoch."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 10))
+    labels = rng.integers(0, 3, size=200)
+    Y = one_hot(labels, 3)
+    net = fastbp.Network([10, 32, 32, 3], activations=["relu", "relu", "linear"],
+                         seed=0, dtype=dtype)
+    replay = copy.deepcopy(net)
+    order = copy.deepcopy(net.rng).permutation(len(X))
+    batch_size, eta = 10, 1e3
+
+    with pytest.raises(FloatingPointError, match="mini-batch") as info:
+        net.fit(X, labels, epochs=5, batch_size=batch_size, eta=eta, monitor=False)
+    assert_finite(net)
+
+    # Replay on the copy: the same mini-batches, one engine call each, until
+    # one is refused; the fit must have stopped at the same state.
+    good = 0
+    with pytest.raises(FloatingPointError):
+        for start in range(0, len(X), batch_size):
+            one_batch(replay, X, Y, order[start:start + batch_size], batch_size, eta)
+            good += 1
+    assert 1 <= good < len(X) // batch_size
+    assert f"mini-batch {good + 1} of" in str(info.value)
+    assert_same_network(net, replay)
+
+    # Training on from there diverges at once, and changes nothing.
+    before = [p.copy() for p in all_parameters(net)]
+    with pytest.raises(FloatingPointError, match="mini-batch 1 of"):
+        net.fit(X, labels, epochs=1, batch_size=batch_size, eta=eta, monitor=False)
+    for p, q in zip(all_parameters(net), before):
+        assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("activations", ["relu", ["relu", "relu", "linear"], "tanh"])
+@pytest.mark.parametrize("eta", [1e2, 1e6, 1e12])
+def test_huge_eta_never_leaves_non_finite_weights(activations, eta):
+    """Whether training ends (dead ReLUs, saturated tanh) or is stopped by
+    divergence, every weight and bias stays finite."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((100, 8)) * 10
+    labels = rng.integers(0, 4, size=100)
+    net = fastbp.Network([8, 16, 16, 4], activations=activations, seed=2)
+    try:
+        net.fit(X, labels, epochs=10, batch_size=5, eta=eta, monitor=False)
+    except FloatingPointError:
+        pass
+    assert_finite(net)
+
+
+# ---------------------------------------------------------------------------
+# Ctrl-C
+
+CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import fastbp
+
+    rng = np.random.default_rng(0)
+    X = rng.random((20000, 400), dtype=np.float32)
+    y = rng.integers(0, 10, size=20000)
+    net = fastbp.Network([400, 300, 10], dtype=np.float32, seed=0)
+    print("started", flush=True)
+    try:
+        net.fit(X, y, epochs=100000, batch_size=10, eta=0.1, monitor=False,
+                n_threads=1)
+    except KeyboardInterrupt:
+        finite = all(np.isfinite(p).all() for p in net.weights + net.biases)
+        print("interrupted, weights finite:", finite, flush=True)
+        raise
+    print("fit returned", flush=True)
+""")
+
+
+def test_sigint_stops_fit_in_a_child_process():
+    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 120)
+        assert ready, "the child never started training"
+        assert proc.stdout.readline().strip() == "started"
+        time.sleep(2.0)
+        assert proc.poll() is None, "the child stopped on its own"
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        try:
+            proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            pytest.fail("fit did not stop within 2 s of SIGINT")
+        stopped_after = time.monotonic() - sent
+        out, err = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert "interrupted, weights finite: True" in out, (out, err)
+    assert "fit returned" not in out
+    assert "KeyboardInterrupt" in err
+    assert "interrupted between two mini-batches" in err
+    assert proc.returncode != 0
+    print(f"child stopped {stopped_after:.3f} s after SIGINT")
+
+
+def _interrupt_main_thread_after(seconds):
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+@pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+                    reason="SIGINT is not Python's default handler here")
+def test_sigint_in_this_process_leaves_a_completed_mini_batch():
+    """os.kill from another thread; the main thread, inside fit, gets
+    KeyboardInterrupt, and the weights equal those after some number of
+    whole mini-batches (replayed one engine call each on a copy)."""
+    rng = np.random.default_rng(3)
+    n, batch_size, eta = 3000, 50, 0.5
+    X = rng.random((n, 100))
+    labels = rng.integers(0, 10, size=n)
+    Y = one_hot(labels, 10)
+    net = fastbp.Network([100, 200, 10], seed=4)
+    replay = copy.deepcopy(net)
+    orders = copy.deepcopy(net.rng)
+    epochs = 400                   # many seconds of training, far longer than the wait
+
+    timer = _interrupt_main_thread_after(0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            net.fit(X, labels, epochs=epochs, batch_size=batch_size, eta=eta,
+                    monitor=False)
+    finally:
+        timer.cancel()
+        timer.join()
+    assert any("interrupted between two mini-batches" in note
+               for note in getattr(info.value, "__notes__", []))
+    assert_finite(net)
+
+    # Find the mini-batch the fit stopped after: replay until equal (the
+    # replay costs about what the 0.5 s of training before the signal did).
+    target = all_parameters(net)
+
+    def reached():
+        return all(np.array_equal(a, b) for a, b in zip(all_parameters(replay), target))
+
+    if reached():
+        return
+    for epoch in range(epochs):
+        order = orders.permutation(n)
+        for start in range(0, n, batch_size):
+            one_batch(replay, X, Y, order[start:start + batch_size], batch_size, eta)
+            if reached():
+                return
+    pytest.fail("no replayed mini-batch gives the interrupted weights")
+
+
+# ---------------------------------------------------------------------------
+# Threads
+
+def _problem(seed, n=2000, n_in=200, n_out=10):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, n_in)), rng.integers(0, n_out, size=n)
+
+
+def test_two_networks_in_two_threads_train_as_one_after_the_other():
+    X, y = _problem(5)
+    nets = [fastbp.Network([200, 64, 10], seed=s) for s in (10, 11)]
+    alone = [copy.deepcopy(net) for net in nets]
+    # one engine thread each (fastbp keeps BLAS to one thread while training)
+    kw = dict(epochs=3, batch_size=10, eta=0.5, monitor=False, n_threads=1)
+    errors = []
+
+    def train(net):
+        try:
+            net.fit(X, y, **kw)
+        except BaseException as exc:        # reported in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=train, args=(net,)) for net in nets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for net in alone:
+        net.fit(X, y, **kw)
+    for net, ref in zip(nets, alone):
+        assert_same_network(net, ref)
+
+
+def test_training_releases_the_gil():
+    """A Python thread keeps counting while the main thread is inside one
+    long compiled epoch.  Holding the GIL would freeze it at zero."""
+    X, y = _problem(6, n=20000)
+    net = fastbp.Network([200, 256, 10], seed=7)
+    count = [0]
+    inside = threading.Event()
+    done = threading.Event()
+
+    def counter():
+        inside.wait()
+        while not done.is_set():
+            count[0] += 1
+
+    t = threading.Thread(target=counter)
+    t.start()
+    try:
+        inside.set()
+        net.fit(X, y, epochs=1, batch_size=10, eta=0.5, monitor=False, n_threads=1)
+        during = count[0]
+    finally:
+        done.set()
+        t.join()
+    assert during > 1000, f"the counter thread advanced only {during} times during fit"
+
+
+def _fit_in_thread(target, *args, **kw):
+    """Run target in a thread; return (thread, errors list)."""
+    errors = []
+
+    def run():
+        try:
+            target(*args, **kw)
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, errors
+
+
+def _wait_until_training(net, thread, timeout=60.0):
+    """Until the thread holds net's training lock."""
+    deadline = time.monotonic() + timeout
+    while not net._lock.locked():
+        assert thread.is_alive() and time.monotonic() < deadline, "training never started"
+        time.sleep(0.0005)
+
+
+def test_same_network_in_two_threads_is_refused_not_interleaved():
+    X, y = _problem(8, n=8000)
+    net = fastbp.Network([200, 128, 10], seed=9)
+    alone = copy.deepcopy(net)
+    kw = dict(epochs=2, batch_size=10, eta=0.5, monitor=False)
+
+    first, errors = _fit_in_thread(net.fit, X, y, **dict(kw, epochs=6))
+    _wait_until_training(net, first)
+    with pytest.raises(fastbp.NetworkBusyError):
+        net.fit(X, y, **kw)
+    with pytest.raises(fastbp.NetworkBusyError):
+        pickle.dumps(net)               # no copy of a half-updated network
+    with pytest.raises(fastbp.NetworkBusyError):
+        copy.deepcopy(net)
+    busy = _training.exclusive(net._lock)
+    with pytest.raises(RuntimeError):   # NetworkBusyError is a RuntimeError
+        busy.__enter__()
+    first.join()
+    assert not errors, errors
+
+    alone.fit(X, y, **dict(kw, epochs=6))   # one training, not two, happened
+    assert_same_network(net, alone)
+
+
+def test_book_network_in_two_threads_is_refused():
+    rng = np.random.default_rng(10)
+    np.random.seed(0)
+    net = book.Network([50, 64, 10])
+    data = [(rng.random((50, 1)), one_hot([k % 10], 10).reshape(10, 1))
+            for k in range(5000)]
+    first, errors = _fit_in_thread(net.SGD, data, 40, 10, 0.5)
+    _wait_until_training(net, first)
+    with pytest.raises(fastbp.NetworkBusyError):
+        net.SGD(list(data), 1, 10, 0.5)
+    with pytest.raises(fastbp.NetworkBusyError):
+        net.update_mini_batch(data[:10], 0.5)
+    first.join()
+    assert not errors, errors
+
+
+# ---------------------------------------------------------------------------
+# Copies
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_network_pickles_and_deepcopies(dtype):
+    X, y = _problem(11, n=300, n_in=20)
+    net = fastbp.Network([20, 15, 10], activations=["tanh", "sigmoid"],
+                         cost="cross-entropy", dtype=dtype, seed=12)
+    net.fit(X, y, epochs=1, batch_size=10, eta=0.5, monitor=False)
+    for other in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        assert other._lock is not net._lock and not other._lock.locked()
+        assert other.weights[0] is not net.weights[0]
+        assert (other.sizes, other.activations, other.cost, other.dtype) == \
+               (net.sizes, net.activations, net.cost, net.dtype)
+        assert_same_network(other, net)
+        assert_array_equal(other.feedforward(X), net.feedforward(X))
+    # the shuffling generator is copied too: both go on identically
+    twin = copy.deepcopy(net)
+    for a in (net, twin):
+        a.fit(X, y, epochs=2, batch_size=10, eta=0.5, monitor=False)
+    assert_same_network(net, twin)
+    # and the copy trains while the original is locked by another thread
+    with _training.exclusive(net._lock):
+        twin.fit(X, y, epochs=1, batch_size=10, eta=0.5, monitor=False)
+
+
+def test_book_network_pickles_and_deepcopies():
+    np.random.seed(1)
+    net = book.Network([4, 3, 2])
+    for other in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        assert other._lock is not net._lock
+        assert_same_network(other, net)
+        x = np.linspace(0, 1, 4).reshape(4, 1)
+        assert_array_equal(other.feedforward(x), net.feedforward(x))
