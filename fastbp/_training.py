@@ -133,8 +133,8 @@ class ThreadPlan:
     fixed blocks whatever the number of threads, so every product is the
     same BLAS call either way (tests/test_thread_plan.py)."""
 
-    # Time each candidate on about this many floating-point operations.
-    PROBE_FLOPS = 1e8
+    # Time each candidate twice on about this many floating-point operations.
+    PROBE_FLOPS = 5e7
 
     def __init__(self, n_max):
         self.n_max = n_max
@@ -164,16 +164,19 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
     done = 0
     if plan.chosen is None:
         # Probe: the same consecutive mini-batches, cut at batch boundaries,
-        # so the epoch is exactly what one call would have done.
+        # so the epoch is exactly what one call would have done.  Two rounds,
+        # alternating, and the best time of each: the first run of a thread
+        # count pays for starting its threads and warming its caches.
         probe = batch_size * max(2, int(plan.PROBE_FLOPS // per_batch))
-        for count in (plan.n_max, 1):
+        for count in (1, plan.n_max, 1, plan.n_max):
             part = order[done * batch_size:done * batch_size + probe]
-            if len(part) == 0:
+            if len(part) < probe:
                 break
             t0 = time.perf_counter()
             done += _run(weights, biases, sizes, act_codes, cost_code, X, Y, part,
                          batch_size, eta, decay, xmax, count, per_batch, done, n)
-            plan.timings[count] = (time.perf_counter() - t0) / len(part)
+            seconds = (time.perf_counter() - t0) / len(part)
+            plan.timings[count] = min(seconds, plan.timings.get(count, seconds))
         if len(plan.timings) == 2:
             plan.chosen = min(plan.timings, key=plan.timings.get)
     rest = order[done * batch_size:]
