@@ -136,8 +136,12 @@ class ThreadPlan:
     # Time each candidate twice on about this many floating-point operations.
     PROBE_FLOPS = 5e7
 
+    # Seconds of one-thread training before the probe.
+    SETTLE_SECONDS = 0.15
+
     def __init__(self, n_max):
         self.n_max = n_max
+        self.settle = self.SETTLE_SECONDS
         self.chosen = 1 if n_max <= 1 else None
         self.timings = {}
 
@@ -168,6 +172,15 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
         # alternating, and the best time of each: the first run of a thread
         # count pays for starting its threads and warming its caches.
         probe = batch_size * max(2, int(plan.PROBE_FLOPS // per_batch))
+        # First train a little on one thread: idle BLAS threads left spinning
+        # by NumPy work just before (OpenBLAS spins ~0.1 s before sleeping)
+        # would otherwise slow the multi-threaded probe down.
+        while plan.settle > 0 and done * batch_size + 5 * probe <= n:
+            t0 = time.perf_counter()
+            part = order[done * batch_size:done * batch_size + probe]
+            done += _run(weights, biases, sizes, act_codes, cost_code, X, Y, part,
+                         batch_size, eta, decay, xmax, 1, per_batch, done, n)
+            plan.settle -= time.perf_counter() - t0
         for count in (1, plan.n_max, 1, plan.n_max):
             part = order[done * batch_size:done * batch_size + probe]
             if len(part) < probe:
