@@ -333,3 +333,13 @@ def test_example_book_chapter3(tmp_path, small_mnist):
     assert re.search(r"^test accuracy: \d+ / 50$", out, re.M), out
     import fastbp.network2 as network2
     assert network2.load(str(saved)).sizes == [784, 30, 10]
+
+
+def test_bench_report_prints_its_table(capsys):
+    """The real report, on a small W1 against the vectorized reference."""
+    status, out, err = main(["bench", "--workload", "W1", "--samples", "500",
+                             "--references", "vectorized", "--repeat", "1"], capsys)
+    assert status in (0, None), err
+    assert re.search(r"^fastbp\s+float64\s+[\d.e+-]+\s+1\.00", out, flags=re.M), out
+    assert re.search(r"^vectorized NumPy.*float64\s+[\d.e+-]+\s+[\d.]+", out, flags=re.M), out
+    assert "GFLOP/s" in out and "BLAS threads" in out
