@@ -22,7 +22,7 @@ _FLOPS_BETWEEN_SIGNAL_CHECKS = 5e7
 
 # The engine's threads meet at a few barriers per mini-batch; a thread needs
 # at least this much work per mini-batch for the split to pay (bench/).
-_MIN_FLOPS_PER_THREAD = 2e5
+_MIN_FLOPS_PER_THREAD = 1e6
 MAX_THREADS = 64
 
 
