@@ -7,7 +7,7 @@ matrices; these helpers turn one form into the other, checking as they go.
 """
 import numpy as np
 
-from . import _checks, _training
+from . import _checks
 
 DTYPE = np.dtype(np.float64)
 
@@ -94,14 +94,20 @@ def columns_as_rows(name, a, n):
 
 
 def parameters(net):
-    """A book network's weights and biases as the engine needs them (the
-    lists are rebound on ``net`` if an entry had to be converted)."""
-    w, b = _checks.check_parameters(net.weights, net.biases, net.sizes, DTYPE)
-    if any(x is not y for x, y in zip(w, net.weights)):
-        net.weights = w
-    if any(x is not y for x, y in zip(b, net.biases)):
-        net.biases = b
-    return net.weights, net.biases
+    """A book network's weights and biases as the engine needs them."""
+    return _checks.bind_parameters(net, DTYPE)
+
+
+def check_sgd(training_data, epochs, mini_batch_size, eta):
+    """The arguments SGD shares in both book modules, checked; training_data
+    as a list (the one that is shuffled in place, when it is one)."""
+    if not isinstance(training_data, list):
+        training_data = list(training_data)
+    epochs = _checks.check_int("epochs", epochs, minimum=0)
+    mini_batch_size = _checks.check_int("mini_batch_size", mini_batch_size, minimum=1,
+                                        maximum=_checks.BLAS_INT_MAX)
+    eta = _checks.check_float("eta", eta, minimum=0.0, strict=True)
+    return training_data, epochs, mini_batch_size, eta
 
 
 def sigmoid(z):

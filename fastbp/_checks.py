@@ -158,3 +158,15 @@ def _contiguous(arr, dtype):
     if arr.dtype == dtype and arr.flags.c_contiguous and arr.flags.writeable:
         return arr
     return np.array(arr, dtype=dtype, order="C")
+
+
+def bind_parameters(net, dtype):
+    """A network's weights and biases checked and as the engine needs them;
+    the lists on ``net`` are rebound if an entry had to be converted (the
+    engine then trains the converted arrays in place)."""
+    w, b = check_parameters(net.weights, net.biases, net.sizes, dtype)
+    if any(x is not y for x, y in zip(w, net.weights)):
+        net.weights = w
+    if any(x is not y for x, y in zip(b, net.biases)):
+        net.biases = b
+    return net.weights, net.biases

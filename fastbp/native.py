@@ -81,14 +81,7 @@ class Network:
 
     # -- parameters -------------------------------------------------------
     def _parameters(self):
-        """The weights and biases checked and as the engine needs them (the
-        lists are rebound if an entry had to be converted)."""
-        w, b = _checks.check_parameters(self.weights, self.biases, self.sizes, self.dtype)
-        if any(x is not y for x, y in zip(w, self.weights)):
-            self.weights = w
-        if any(x is not y for x, y in zip(b, self.biases)):
-            self.biases = b
-        return self.weights, self.biases
+        return _checks.bind_parameters(self, self.dtype)
 
     def _codes(self):
         return _activations.codes(self.activations), _costs.CODES[self.cost]

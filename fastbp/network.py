@@ -64,12 +64,8 @@ class Network:
         mini-batches of ``mini_batch_size`` (the last may be shorter).  With
         ``test_data`` (a list of (x, label)), the network is evaluated after
         each epoch and the count of correct answers printed."""
-        if not isinstance(training_data, list):
-            training_data = list(training_data)
-        epochs = _checks.check_int("epochs", epochs, minimum=0)
-        mini_batch_size = _checks.check_int("mini_batch_size", mini_batch_size, minimum=1,
-                                            maximum=_checks.BLAS_INT_MAX)
-        eta = _checks.check_float("eta", eta, minimum=0.0, strict=True)
+        training_data, epochs, mini_batch_size, eta = _book.check_sgd(
+            training_data, epochs, mini_batch_size, eta)
         X, Y, row_of = _book.stack_pairs("training_data", training_data, self.sizes)
         if test_data:
             test_data = list(test_data)

@@ -177,12 +177,8 @@ class Network:
         Returns (evaluation_cost, evaluation_accuracy, training_cost,
         training_accuracy): per-epoch lists, each empty if its flag is off.
         Accuracies are counts of correct answers."""
-        if not isinstance(training_data, list):
-            training_data = list(training_data)
-        epochs = _checks.check_int("epochs", epochs, minimum=0)
-        mini_batch_size = _checks.check_int("mini_batch_size", mini_batch_size, minimum=1,
-                                            maximum=_checks.BLAS_INT_MAX)
-        eta = _checks.check_float("eta", eta, minimum=0.0, strict=True)
+        training_data, epochs, mini_batch_size, eta = _book.check_sgd(
+            training_data, epochs, mini_batch_size, eta)
         lmbda = _checks.check_float("lmbda", lmbda, minimum=0.0)
         X, Y, row_of = _book.stack_pairs("training_data", training_data, self.sizes)
         n = len(training_data)
