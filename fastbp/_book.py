@@ -44,11 +44,12 @@ def stack_labelled(name, data, sizes):
 
 def stack_columns(name, vectors, n):
     """Column vectors (n, 1) (or (n,)) stacked as the rows of an (len, n) array."""
-    if len(vectors) and all(isinstance(v, np.ndarray) and v.shape in ((n, 1), (n,))
-                            and v.dtype.kind in "biuf" for v in vectors):
-        # The common case, a list of column vectors: one concatenation (much
-        # faster than numpy.asarray on a list of many small arrays).
-        M = np.concatenate([v.reshape(1, n) for v in vectors])
+    if len(vectors) and {getattr(v, "shape", None) for v in vectors} <= {(n, 1), (n,)}:
+        # The common case, a list of column vectors: one flat concatenation,
+        # several times faster than numpy.asarray on many small arrays.
+        M = np.concatenate(vectors, axis=None).reshape(len(vectors), n)
+        if M.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, not {M.dtype} values")
         return _checks.check_matrix(name, M, n, DTYPE)
     try:
         M = np.asarray(vectors)
