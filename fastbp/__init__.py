@@ -5,9 +5,9 @@ for the ``network.py`` of Michael Nielsen's *Neural Networks and Deep
 Learning*.
 """
 from ._training import NetworkBusyError
-from .native import Network
-from .io import load
 from .gradcheck import gradcheck
+from .io import load
+from .native import Network
 
-__all__ = ["Network", "NetworkBusyError"]
+__all__ = ["Network", "NetworkBusyError", "gradcheck", "load"]
 __version__ = "0.1.0"
