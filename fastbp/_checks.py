@@ -100,7 +100,8 @@ def check_matrix(name, value, n_cols, dtype, n_rows=None):
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty")
     check_finite(name, arr)
-    return np.ascontiguousarray(arr, dtype=dtype)
+    # C order, and aligned: C and BLAS may assume an array's elements are.
+    return np.require(arr, dtype=dtype, requirements=["C", "A"])
 
 
 def check_targets(name, value, n_samples, n_out, dtype):
@@ -155,7 +156,8 @@ def check_parameters(weights, biases, sizes, dtype):
 
 
 def _contiguous(arr, dtype):
-    if arr.dtype == dtype and arr.flags.c_contiguous and arr.flags.writeable:
+    flags = arr.flags
+    if arr.dtype == dtype and flags.c_contiguous and flags.aligned and flags.writeable:
         return arr
     return np.array(arr, dtype=dtype, order="C")
 
@@ -165,8 +167,8 @@ def bind_parameters(net, dtype):
     the lists on ``net`` are rebound if an entry had to be converted (the
     engine then trains the converted arrays in place)."""
     w, b = check_parameters(net.weights, net.biases, net.sizes, dtype)
-    if any(x is not y for x, y in zip(w, net.weights)):
+    if not isinstance(net.weights, list) or any(x is not y for x, y in zip(w, net.weights)):
         net.weights = w
-    if any(x is not y for x, y in zip(b, net.biases)):
+    if not isinstance(net.biases, list) or any(x is not y for x, y in zip(b, net.biases)):
         net.biases = b
     return net.weights, net.biases

@@ -99,10 +99,10 @@ def engine_threads(n_threads=None):
     if n_threads is not None:
         n_threads = _checks.check_int("n_threads", n_threads, minimum=1, maximum=MAX_THREADS)
     with _running_lock:
+        if _running == 0:
+            _blas_limit = threadpool_limits(limits=1, user_api="blas")
         others = _running
         _running += 1
-        if _running == 1:
-            _blas_limit = threadpool_limits(limits=1, user_api="blas")
     try:
         if n_threads is None:
             n_threads = 1 if others else min(usable_cores(), MAX_THREADS)
@@ -181,7 +181,8 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
             done += _run(weights, biases, sizes, act_codes, cost_code, X, Y, part,
                          batch_size, eta, decay, xmax, 1, per_batch, done, n)
             plan.settle -= time.perf_counter() - t0
-        for count in (1, plan.n_max, 1, plan.n_max):
+        most = min(plan.n_max, useful)
+        for count in (1, most, 1, most):
             part = order[done * batch_size:done * batch_size + probe]
             if len(part) < probe:
                 break

@@ -12,10 +12,10 @@ SATURATION = 0.01
 _PROBE_SAMPLES = 1000
 
 
-def _saturated_fractions(net, X):
+def _saturated_fractions(net, X, weights, biases):
     """Per layer, the fraction of (sample, neuron) pairs that are saturated."""
     acts, _ = net._codes()
-    A = _engine_activations(net.weights, net.biases, net.sizes, acts, X)
+    A = _engine_activations(weights, biases, net.sizes, acts, X)
     out = []
     for name, a in zip(net.activations, A):
         if name == "sigmoid":           # s' = a (1 - a) <= 1/4
@@ -111,14 +111,14 @@ class Network:
         X = self._inputs(X)
         Y, _ = _checks.check_targets("Y", Y, X.shape[0], self.sizes[-1], self.dtype)
         lmbda = _checks.check_float("lmbda", lmbda, minimum=0.0)
-        return self._cost(X, Y, lmbda, self.feedforward(X))
+        return self._cost(X, Y, lmbda, self.feedforward(X), self._parameters()[0])
 
-    def _cost(self, X, Y, lmbda, A):
+    def _cost(self, X, Y, lmbda, A, weights):
         n = X.shape[0]
         value = _cost_total(_costs.CODES[self.cost], A, Y) / n
         if lmbda:
             value += 0.5 * (lmbda / n) * sum(float(np.sum(w.astype(np.float64) ** 2))
-                                             for w in self.weights)
+                                             for w in weights)
         return value
 
     def accuracy(self, X, y):
@@ -210,32 +210,35 @@ class Network:
                 history["seconds"].append(time.perf_counter() - t0)
                 line = [f"Epoch {epoch}: {history['seconds'][-1]:.3f} s"]
                 if monitor:
-                    self._record(history, "train", X, Y, labels, lmbda, line)
+                    self._record(history, "train", X, Y, labels, lmbda, line, weights, biases)
                 if validation_data is not None:
-                    self._record(history, "val", X_val, Y_val, labels_val, lmbda, line)
+                    self._record(history, "val", X_val, Y_val, labels_val, lmbda, line,
+                                 weights, biases)
                 if diagnostics:
-                    self._diagnose(history, X[:_PROBE_SAMPLES], Y[:_PROBE_SAMPLES])
+                    self._diagnose(history, X[:_PROBE_SAMPLES], Y[:_PROBE_SAMPLES],
+                                   weights, biases)
                 if verbose:
                     print(", ".join(line), flush=True)
         return history
 
-    def _diagnose(self, history, X, Y):
+    # _record and _diagnose take the arrays fit checked and trains, never
+    # self.weights: another thread may rebind that meanwhile.
+    def _diagnose(self, history, X, Y, weights, biases):
         """The learning-speed diagnostics of one epoch (see fit)."""
         acts, cost = self._codes()
-        nabla_b, nabla_w = self._path().backprop(self.weights, self.biases, self.sizes,
-                                                 acts, cost, X, Y)
+        nabla_b, nabla_w = self._path().backprop(weights, biases, self.sizes, acts, cost, X, Y)
         history.setdefault("grad_norm_b", []).append(
             [float(np.linalg.norm(g)) for g in nabla_b])
         history.setdefault("grad_norm_w", []).append(
             [float(np.linalg.norm(g)) for g in nabla_w])
         history.setdefault("saturated", []).append(
-            _saturated_fractions(self, X) if self._path() is _training else None)
+            _saturated_fractions(self, X, weights, biases)
+            if self._path() is _training else None)
 
-    def _record(self, history, prefix, X, Y, labels, lmbda, line):
-        weights, biases = self.weights, self.biases
+    def _record(self, history, prefix, X, Y, labels, lmbda, line, weights, biases):
         acts, _ = self._codes()
         A = self._path().feedforward(weights, biases, self.sizes, acts, X)
-        cost = self._cost(X, Y, lmbda, A)
+        cost = self._cost(X, Y, lmbda, A, weights)
         if labels is None:
             labels = _argmax_rows(Y)
         accuracy = float(np.mean(_argmax_rows(A) == labels))

@@ -464,3 +464,30 @@ def test_book_sgd_strided_vectors(data, capsys):
     a = XF[::2, :3]
     assert_allclose(nets[0].feedforward(a), nets[0].feedforward(np.ascontiguousarray(a)),
                     rtol=0, atol=1e-15)
+
+
+# -- parameters assigned between calls, and unusual memory ------------------------
+def test_weights_assigned_as_tuples_keep_working():
+    net = fastbp.Network([3, 4, 2], seed=0)
+    expected = net.feedforward(np.ones((4, 3)))
+    net.weights = tuple(net.weights)
+    net.biases = tuple(net.biases)
+    np.testing.assert_array_equal(net.feedforward(np.ones((4, 3))), expected)
+    net.fit(np.ones((4, 3)), np.array([0, 1, 0, 1]), 1, 2, 0.5)
+    assert isinstance(net.weights, list) and isinstance(net.biases, list)
+
+
+def test_misaligned_inputs_train_like_aligned_ones():
+    rng = np.random.default_rng(3)
+    X = rng.random((40, 5))
+    raw = np.zeros(X.size * 8 + 1, dtype=np.uint8)
+    misaligned = raw[1:].view(np.float64).reshape(X.shape)   # one byte off
+    misaligned[...] = X
+    assert not misaligned.flags.aligned
+    labels = np.arange(40) % 3
+    a = fastbp.Network([5, 4, 3], seed=1)
+    b = fastbp.Network([5, 4, 3], seed=1)
+    a.fit(X, labels, 2, 8, 0.5)
+    b.fit(misaligned, labels, 2, 8, 0.5)
+    for p, q in zip(a.weights + a.biases, b.weights + b.biases):
+        np.testing.assert_array_equal(p, q)
