@@ -375,13 +375,15 @@ cdef int _reraise() except -1:
 cdef class _Buffers:
     """The Layers struct of one call, with the memory it points to.
 
-    Activation and error buffers are NumPy arrays allocated once per call;
-    the C tables are freed with this object."""
+    Activation buffers, the errors D^l (deltas, for backprop) and the
+    double-buffered mini-batch (gather, for the epoch loop) are NumPy arrays
+    allocated once per call; the C tables are freed with this object."""
     cdef Layers net
     cdef list keep      # the arrays the pointers point into
 
     def __cinit__(self, list weights, list biases, object sizes, object acts,
-                  Py_ssize_t rows, object dtype, bint train, int threads=1):
+                  Py_ssize_t rows, object dtype, bint deltas, bint gather=False,
+                  int threads=1):
         cdef Py_ssize_t L = len(sizes), l
         cdef int T = max(threads, 1)
         self.keep = []
@@ -416,11 +418,11 @@ cdef class _Buffers:
                 self.net.W[l] = self._pointer(weights[l - 1])
                 self.net.b[l] = self._pointer(biases[l - 1])
                 self.net.A[l] = self._array((rows, sizes[l]), dtype)
-                if train:
+                if deltas:
                     self.net.D[l] = self._array((rows, sizes[l]), dtype)
         for l in range(2):
-            self.net.inputs[l] = self._array((rows, sizes[0]), dtype) if train else NULL
-            self.net.targets[l] = self._array((rows, sizes[L - 1]), dtype) if train else NULL
+            self.net.inputs[l] = self._array((rows, sizes[0]), dtype) if gather else NULL
+            self.net.targets[l] = self._array((rows, sizes[L - 1]), dtype) if gather else NULL
         _make_blocks(&self.net)
         _set_threads(&self.net, T)
 
@@ -482,7 +484,8 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
         check_every = n        # once an epoch at least
     threads = max(1, min(threads, MAX_BLOCKS))
     cdef _Buffers buf = _Buffers(weights, biases, sizes, acts,
-                                 min(batch_size, n), np.asarray(X).dtype, True, threads)
+                                 min(batch_size, n), np.asarray(X).dtype, True, True,
+                                 threads)
     cdef Layers *net = &buf.net
     with nogil:
         if xmax < 0:
@@ -643,19 +646,12 @@ def _gather_rows(floating[:, ::1] out, const floating[:, ::1] X,
         gather_rows(&out[0, 0], &X[0, 0], &rows[0], rows.shape[0], X.shape[1])
 
 
-def max_abs_of(const floating[:, ::1] X):
-    """max |X| (NaN if X holds a NaN)."""
-    cdef floating r = 0
-    if X.shape[0] and X.shape[1]:
-        with nogil:
-            r = max_abs(&X[0, 0], X.shape[0] * X.shape[1])
-    return r
-
-
 def _max_abs(const floating[::1] x):
-    cdef floating r
-    with nogil:
-        r = max_abs(&x[0], x.shape[0])
+    """max |x| (NaN if x holds a NaN; 0 for no values)."""
+    cdef floating r = 0
+    if x.shape[0]:
+        with nogil:
+            r = max_abs(&x[0], x.shape[0])
     return r
 
 

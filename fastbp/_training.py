@@ -231,7 +231,7 @@ def _note(exc, text):
 
 def max_abs(X):
     """max |X| of a checked (finite) input matrix."""
-    return float(_engine.max_abs_of(X))
+    return float(_engine._max_abs(X.reshape(-1)))
 
 
 def feedforward(weights, biases, sizes, act_codes, X):
