@@ -60,6 +60,15 @@ def network_state(net):
     return state
 
 
+def copied_parameters(net, dtype):
+    """Copies of a network's checked weights and biases, taken under its lock
+    (for saving: never a network caught half-updated)."""
+    with exclusive(net._lock):
+        weights, biases = _checks.bind_parameters(net, dtype)
+        return ([np.array(w, copy=True) for w in weights],
+                [np.array(b, copy=True) for b in biases])
+
+
 def restore_network_state(net, state):
     """The inverse of network_state: the copy gets a lock of its own."""
     net.__dict__.update(state)

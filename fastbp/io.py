@@ -109,10 +109,7 @@ def save(net, path):
         raise TypeError(f"cannot save a network with Python-defined activations "
                         f"({', '.join(a.name for a in python)}): only the built-in "
                         f"ones {sorted(_activations.CODES)} can be written to a file")
-    with _training.exclusive(net._lock):
-        weights, biases = net._parameters()
-        weights = [np.array(w, copy=True) for w in weights]
-        biases = [np.array(b, copy=True) for b in biases]
+    weights, biases = _training.copied_parameters(net, net.dtype)
     if os.fspath(path).lower().endswith(".npz"):
         _write_npz(path, net.sizes, weights, biases, net.activations, net.cost, net.dtype)
         return

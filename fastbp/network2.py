@@ -286,10 +286,7 @@ class Network:
         """Save the network to ``filename`` as network2.py does: JSON with
         keys sizes, weights, biases and cost (the cost class's name).  The
         file is written atomically."""
-        with _training.exclusive(self._lock):
-            weights, biases = _book.parameters(self)
-            weights = [np.array(w, copy=True) for w in weights]
-            biases = [np.array(b, copy=True) for b in biases]
+        weights, biases = _training.copied_parameters(self, _DTYPE)
         _io.write_json(filename, self.sizes, weights, biases, str(self.cost.__name__))
 
     def __getstate__(self):
