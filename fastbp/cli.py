@@ -255,21 +255,23 @@ def run_train(args):
           f"{_plural(args.epochs, 'epoch')}, mini-batch {args.batch_size}, eta {eta:g}, "
           f"lmbda {args.lmbda:g}, seed {args.seed}", flush=True)
 
-    history = {}
     progress = _Progress(args.epochs) if sys.stdout.isatty() else None
+
+    def report(epoch, history):
+        if progress is not None:
+            progress.clear()
+        print(f"Epoch {epoch + 1}/{args.epochs}: train cost {history['train_cost'][-1]:.4f}, "
+              f"train accuracy {history['train_accuracy'][-1]:.4f}, test accuracy "
+              f"{history['val_accuracy'][-1]:.4f} ({history['seconds'][-1]:.3f} s)", flush=True)
+        if progress is not None and epoch + 1 < args.epochs:
+            progress.before(epoch + 1, history["seconds"])
+
     try:
-        for epoch in range(args.epochs):
-            if progress is not None:
-                progress.before(epoch, history.get("seconds"))
-            h = net.fit(X_train, y_train, 1, args.batch_size, eta, lmbda=args.lmbda,
-                        validation_data=(X_test, y_test), monitor=True)
-            for key, values in h.items():
-                history.setdefault(key, []).extend(values)
-            if progress is not None:
-                progress.clear()
-            print(f"Epoch {epoch + 1}/{args.epochs}: train cost {h['train_cost'][0]:.4f}, "
-                  f"train accuracy {h['train_accuracy'][0]:.4f}, test accuracy "
-                  f"{h['val_accuracy'][0]:.4f} ({h['seconds'][0]:.3f} s)", flush=True)
+        if progress is not None:
+            progress.before(0, None)
+        history = net.fit(X_train, y_train, args.epochs, args.batch_size, eta,
+                          lmbda=args.lmbda, validation_data=(X_test, y_test),
+                          monitor=True, callback=report)
     except FloatingPointError as exc:
         if progress is not None:
             progress.clear()

@@ -143,7 +143,8 @@ class Network:
 
     # -- training ---------------------------------------------------------
     def fit(self, X, Y, epochs, batch_size, eta, lmbda=0.0, validation_data=None,
-            monitor=True, n_threads=None, diagnostics=False, verbose=False):
+            monitor=True, n_threads=None, diagnostics=False, verbose=False,
+            callback=None):
         """Train by mini-batch SGD, shuffling the samples every epoch.
 
         Parameters
@@ -170,6 +171,9 @@ class Network:
             sigmoid units with |z| beyond about 6.9, tanh beyond about 3.0,
             ReLU units at zero; linear units never saturate.
         verbose : bool, print one line per epoch.
+        callback : callable(epoch, history) or None, called after each epoch
+            with the history so far (for progress reports; one fit call then
+            checks and converts X and Y once for all its epochs).
 
         Returns
         -------
@@ -219,6 +223,8 @@ class Network:
                                    weights, biases)
                 if verbose:
                     print(", ".join(line), flush=True)
+                if callback is not None:
+                    callback(epoch, history)
         return history
 
     # _record and _diagnose take the arrays fit checked and trains, never

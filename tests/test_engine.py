@@ -275,3 +275,13 @@ def test_float32_reaches_float64_accuracy(digits):
         accuracy[dtype] = net.accuracy(X[split:], y[split:])
     assert accuracy[np.float64] > 0.9
     assert accuracy[np.float32] >= accuracy[np.float64] - 0.02
+
+
+def test_fit_calls_back_after_every_epoch():
+    X = np.random.default_rng(0).random((30, 4))
+    seen = []
+    history = fastbp.Network([4, 3, 2], seed=0).fit(
+        X, np.arange(30) % 2, 3, 5, 1.0,
+        callback=lambda epoch, h: seen.append((epoch, len(h["seconds"]), h["train_cost"][-1])))
+    assert [(e, k) for e, k, _ in seen] == [(0, 1), (1, 2), (2, 3)]
+    assert [c for _, _, c in seen] == history["train_cost"]
