@@ -142,18 +142,11 @@ def train_epoch(weights, biases, sizes, acts, cost, X, Y, order, batch_size, eta
             rows = order[start:start + batch_size]
             step = _step(weights, biases, acts, cost, X[rows], Y[rows], eta, decay)
             if step is None:
-                n_batches = -(-n // batch_size)
-                raise FloatingPointError(
-                    f"training diverged in mini-batch {done + 1} of {n_batches} of this "
-                    f"epoch: it would have made a weight, bias, activation or error NaN "
-                    f"or infinite. That mini-batch was not applied; the network holds "
-                    f"the weights after the mini-batch before it. A smaller learning "
-                    f"rate eta usually helps.")
+                raise _training.diverged(done + 1, -(-n // batch_size))
             new_w, new_b = step
             _apply(list(weights) + list(biases), new_w + new_b)
             done += 1
     except KeyboardInterrupt as exc:
-        _training._note(exc, "fastbp: training was interrupted between two mini-batches; "
-                     "the network holds the weights after the last complete one.")
+        _training.note_interrupted(exc)
         raise
     return done

@@ -219,18 +219,28 @@ def _run(weights, biases, sizes, act_codes, cost_code, X, Y, order, batch_size,
             weights, biases, sizes, act_codes, cost_code, X, Y, order,
             batch_size, eta, decay, check_every, xmax, threads)
     except KeyboardInterrupt as exc:
-        _note(exc, "fastbp: training was interrupted between two mini-batches; "
-                   "the network holds the weights after the last complete one.")
+        note_interrupted(exc)
         raise
     if status == _engine.DIVERGED:
-        n_batches = -(-n // batch_size)
-        raise FloatingPointError(
-            f"training diverged in mini-batch {done_before + done + 1} of {n_batches} of "
-            f"this epoch: it would have made a weight, bias, activation or error NaN, "
-            f"infinite or larger than {'1e36' if X.dtype == np.float32 else '1e300'}. "
-            f"That mini-batch was not applied; the network holds the weights after the "
-            f"mini-batch before it. A smaller learning rate eta usually helps.")
+        raise diverged(done_before + done + 1, -(-n // batch_size),
+                       "1e36" if X.dtype == np.float32 else "1e300")
     return done
+
+
+def note_interrupted(exc):
+    """Tell the user of a KeyboardInterrupt what state training left."""
+    _note(exc, "fastbp: training was interrupted between two mini-batches; "
+               "the network holds the weights after the last complete one.")
+
+
+def diverged(batch, n_batches, limit=None):
+    """The FloatingPointError for a refused mini-batch (1-based number)."""
+    what = f"NaN, infinite or larger than {limit}" if limit else "NaN or infinite"
+    return FloatingPointError(
+        f"training diverged in mini-batch {batch} of {n_batches} of this epoch: it would "
+        f"have made a weight, bias, activation or error {what}. That mini-batch was not "
+        f"applied; the network holds the weights after the mini-batch before it. A "
+        f"smaller learning rate eta usually helps.")
 
 
 def _note(exc, text):
