@@ -65,15 +65,12 @@ def stack_columns(name, vectors, n):
     return _checks.check_matrix(name, M, n, DTYPE)
 
 
-def one_hot(labels, n_out):
-    """Integer labels as the rows of an (n, n_out) one-hot matrix."""
-    labels = np.asarray(labels)
-    if labels.size and (labels.min() < 0 or labels.max() >= n_out):
-        raise ValueError(f"class labels must be in [0, {n_out}), got values from "
-                         f"{labels.min()} to {labels.max()}")
-    Y = np.zeros((len(labels), n_out), dtype=DTYPE)
-    Y[np.arange(len(labels)), labels] = 1.0
-    return Y
+def vectorized_result(j, n=10):
+    """The (n, 1) unit vector with 1.0 in position j: the book's one-hot
+    target for the digit j (n = 10 as in the book)."""
+    e = np.zeros((n, 1))
+    e[j] = 1.0
+    return e
 
 
 def column(name, v, n):

@@ -114,13 +114,8 @@ def check_targets(name, value, n_samples, n_out, dtype):
     if arr.ndim == 1 and arr.dtype.kind in "iu":
         if arr.shape[0] != n_samples:
             raise ValueError(f"{name} has {arr.shape[0]} labels for {n_samples} samples")
-        if arr.size and (arr.min() < 0 or arr.max() >= n_out):
-            raise ValueError(f"{name}: class labels must be in [0, {n_out}), "
-                             f"got values from {arr.min()} to {arr.max()}")
         labels = arr.astype(np.intp)
-        Y = np.zeros((n_samples, n_out), dtype=dtype)
-        Y[np.arange(n_samples), labels] = 1
-        return Y, labels
+        return one_hot(name, labels, n_out, dtype), labels
     if arr.ndim == 1 and n_out == 1:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2:
@@ -128,6 +123,17 @@ def check_targets(name, value, n_samples, n_out, dtype):
                          f"targets of shape (n, {n_out}), got shape {arr.shape} "
                          f"of {arr.dtype}")
     return check_matrix(name, arr, n_out, dtype, n_rows=n_samples), None
+
+
+def one_hot(name, labels, n_out, dtype):
+    """Integer class labels (1-d) as the rows of an (n, n_out) one-hot matrix."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_out):
+        raise ValueError(f"{name}: class labels must be in [0, {n_out}), "
+                         f"got values from {labels.min()} to {labels.max()}")
+    Y = np.zeros((len(labels), n_out), dtype=dtype)
+    Y[np.arange(len(labels)), labels] = 1
+    return Y
 
 
 def check_parameters(weights, biases, sizes, dtype):

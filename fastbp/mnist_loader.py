@@ -29,6 +29,7 @@ import os
 import numpy as np
 
 from . import datasets
+from ._book import vectorized_result  # noqa: F401  (the book's module function)
 
 _VALIDATION_SIZE = 10000
 
@@ -90,14 +91,6 @@ def load_data_wrapper(path=None):
     return (list(zip(_columns(training[0]), _one_hot_columns(training[1]))),
             list(zip(_columns(validation[0]), validation[1].tolist())),
             list(zip(_columns(test[0]), test[1].tolist())))
-
-
-def vectorized_result(j):
-    """A (10, 1) array with 1.0 in position j and zeros elsewhere: the
-    desired output of the network for digit j."""
-    e = np.zeros((10, 1))
-    e[j] = 1.0
-    return e
 
 
 def _columns(X):

@@ -25,7 +25,7 @@ import random
 import numpy as np
 
 from . import _book, _checks, _numpy_path, _training, io as _io
-from ._book import sigmoid, sigmoid_prime
+from ._book import sigmoid, sigmoid_prime, vectorized_result  # noqa: F401  (book API)
 from ._engine import argmax as _argmax_rows, cost_total as _cost_total
 
 _DTYPE = _book.DTYPE
@@ -189,7 +189,7 @@ class Network:
             evaluation_data = list(evaluation_data)
             X_eval, labels_eval = _book.stack_labelled("evaluation_data", evaluation_data,
                                                        self.sizes)
-            Y_eval = _book.one_hot(labels_eval, self.sizes[-1])
+            Y_eval = _checks.one_hot("evaluation_data", labels_eval, self.sizes[-1], _DTYPE)
             n_data = len(evaluation_data)
         weights, biases = _book.parameters(self)
         path, cost = self._route()
@@ -277,7 +277,7 @@ class Network:
         lmbda = _checks.check_float("lmbda", lmbda, minimum=0.0)
         if convert:
             X, labels = _book.stack_labelled("data", data, self.sizes)
-            Y = _book.one_hot(labels, self.sizes[-1])
+            Y = _checks.one_hot("data", labels, self.sizes[-1], _DTYPE)
         else:
             X, Y, _ = _book.stack_pairs("data", data, self.sizes)
         return self._cost_of_rows(X, Y, lmbda)
@@ -311,14 +311,6 @@ def load(filename):
     net.weights = [np.array(w, dtype=_DTYPE) for w in parts["weights"]]
     net.biases = [np.array(b, dtype=_DTYPE).reshape(-1, 1) for b in parts["biases"]]
     return net
-
-
-def vectorized_result(j, n=10):
-    """The (n, 1) unit vector with 1.0 in position j (the book's one-hot
-    target for the digit j; n = 10 as in the book)."""
-    e = np.zeros((n, 1))
-    e[j] = 1.0
-    return e
 
 
 __all__ = ["Network", "QuadraticCost", "CrossEntropyCost", "load", "vectorized_result",
