@@ -51,8 +51,11 @@ enum fbp_cost {
     /* BP3: b <- beta b + alpha * (column sums of D).                       */ \
     void fbp_bias_update##S(REAL *b, const REAL *D, ptrdiff_t ldd,             \
                             ptrdiff_t m, ptrdiff_t n, REAL alpha, REAL beta);  \
-    /* out[i, :] <- X[rows[i], :] for i < m: the rows of one mini-batch.    */ \
-    void fbp_gather_rows##S(REAL *out, const REAL *X, const ptrdiff_t *rows,   \
+    /* out[i, :] <- the n values at rows[order[i]] for i < m: the rows of  */ \
+    /* one mini-batch, wherever each lives.  single: the source rows hold   */ \
+    /* floats (else doubles), converted to REAL as they are copied.         */ \
+    void fbp_gather_rows##S(REAL *out, const void *const *rows,                \
+                            const ptrdiff_t *order, int single,                \
                             ptrdiff_t m, ptrdiff_t n);                         \
     /* max |x| over n values (NaN-propagating).                             */ \
     REAL fbp_max_abs##S(const REAL *x, ptrdiff_t n);                           \

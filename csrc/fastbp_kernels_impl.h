@@ -169,12 +169,26 @@ void FBP_NAME(fbp_bias_update)(REAL *b, const REAL *D, ptrdiff_t ldd,
     }
 }
 
-void FBP_NAME(fbp_gather_rows)(REAL *out, const REAL *X,
-                               const ptrdiff_t *rows, ptrdiff_t m, ptrdiff_t n)
+void FBP_NAME(fbp_gather_rows)(REAL *out, const void *const *rows,
+                               const ptrdiff_t *order, int single,
+                               ptrdiff_t m, ptrdiff_t n)
 {
-    ptrdiff_t i;
-    for (i = 0; i < m; i++)
-        memcpy(out + i * n, X + rows[i] * n, (size_t)n * sizeof(REAL));
+    ptrdiff_t i, j;
+    for (i = 0; i < m; i++) {
+        const void *src = rows[order[i]];
+        REAL *dst = out + i * n;
+        if (single == (sizeof(REAL) == sizeof(float))) {
+            memcpy(dst, src, (size_t)n * sizeof(REAL));
+        } else if (single) {
+            const float *x = (const float *)src;
+            for (j = 0; j < n; j++)
+                dst[j] = (REAL)x[j];
+        } else {
+            const double *x = (const double *)src;
+            for (j = 0; j < n; j++)
+                dst[j] = (REAL)x[j];
+        }
+    }
 }
 
 FBP_CLONES

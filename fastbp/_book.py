@@ -7,7 +7,7 @@ matrices; these helpers turn one form into the other, checking as they go.
 """
 import numpy as np
 
-from . import _checks
+from . import _checks, _engine
 
 DTYPE = np.dtype(np.float64)
 
@@ -25,6 +25,21 @@ def stack_pairs(name, data, sizes):
     Y = stack_columns(f"{name} y", ys, sizes[-1])
     row_of = {id(pair): i for i, pair in enumerate(data)}
     return X, Y, row_of
+
+
+def training_samples(name, data, sizes):
+    """The (x, y) pairs of the list ``data`` as the engine's Samples;
+    ``samples.order_of(data)`` follows the pairs through a shuffle.
+
+    The common form -- tuples of contiguous float32 or float64 column
+    vectors, as the book's loader makes -- is read in place, without a copy;
+    anything else is stacked (and checked) by stack_pairs."""
+    samples = _engine.pair_samples(data, sizes[0], sizes[-1])
+    if samples is None:
+        X, Y, row_of = stack_pairs(name, data, sizes)
+        samples = _engine.matrix_samples(X, Y)
+        samples.row_of = row_of
+    return samples
 
 
 def stack_labelled(name, data, sizes):

@@ -35,6 +35,7 @@ Python layer (fastbp/_training.py) validates everything first.
 """
 from libc.stdlib cimport malloc, calloc, free
 from libc.math cimport fabs
+from libc.float cimport DBL_MAX
 from cython cimport floating
 from cython.parallel cimport parallel, threadid
 cimport openmp
@@ -51,6 +52,9 @@ from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         FBP_SIGMOID, FBP_TANH)
 
 import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
 
 # Statuses returned by train_epoch.
 cdef enum Status:
@@ -317,12 +321,12 @@ cdef void _update(Layers *net, const floating *a0, floating eta, floating decay,
                         n_out, m, hi - lo, alpha, <floating> 1)
 
 
-cdef int _train(Layers *net, int t, int cost, const floating *X, const floating *Y,
+cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
                 const Py_ssize_t *order, Py_ssize_t n, Py_ssize_t batch_size,
                 floating eta, floating decay, double xmax, Py_ssize_t check_every,
                 Py_ssize_t *done, int *stop) noexcept nogil:
     """Thread t's part of one epoch: the mini-batches order[k : k + batch_size],
-    k = 0, b, 2b, ...
+    k = 0, b, 2b, ..., of the samples in rows.
 
     Returns STATUS_OK, STATUS_DIVERGED (the offending mini-batch not
     applied) or STATUS_INTERRUPTED (a Python signal handler raised; the
@@ -342,8 +346,10 @@ cdef int _train(Layers *net, int t, int cost, const floating *X, const floating 
         # it do so while the others still read the previous mini-batch.
         r0 = (m * t) // T
         r1 = (m * (t + 1)) // T
-        gather_rows(a0 + r0 * n_in, X, order + start + r0, r1 - r0, n_in)
-        gather_rows(y + r0 * n_out, Y, order + start + r0, r1 - r0, n_out)
+        gather_rows(a0 + r0 * n_in, rows.x, order + start + r0, rows.x_single,
+                    r1 - r0, n_in)
+        gather_rows(y + r0 * n_out, rows.y, order + start + r0, rows.y_single,
+                    r1 - r0, n_out)
         _wait(net, t)
         _forward(net, a0, m, t)
         _backward(net, cost, y, m, t)
@@ -365,6 +371,163 @@ cdef int _train(Layers *net, int t, int cost, const floating *X, const floating 
             if stop[0]:
                 return STATUS_INTERRUPTED
     return STATUS_OK
+
+
+cdef struct RowTables:
+    const void **x        # x[i]: sample i's n_0 inputs
+    const void **y        # y[i]: its n_L targets
+    int x_single          # the inputs are float32 (else float64)
+    int y_single          # the same for the targets
+
+
+cdef class Samples:
+    """A training set as two tables of row pointers, read where it lies.
+
+    Sample i's input is the n_in values at x[i] and its target the n_out
+    values at y[i], float32 or float64 whatever the network's dtype (the
+    gather converts).  Made by matrix_samples (the rows of two matrices)
+    or pair_samples (the book's list of (x, y) column vectors, none of them
+    copied).  Holds a reference to every array it points into."""
+    cdef RowTables rows
+    cdef readonly Py_ssize_t n, n_in, n_out
+    cdef list keep
+    # For data given as a list of pairs: id(pair) -> its sample number, to
+    # follow the pairs through a shuffle of the list (see order_of).
+    cdef public dict row_of
+
+    def __cinit__(self, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out):
+        if n < 1 or n_in < 1 or n_out < 1:
+            raise ValueError("no samples")
+        self.n, self.n_in, self.n_out = n, n_in, n_out
+        self.rows.x = <const void **> malloc(n * sizeof(void *))
+        self.rows.y = <const void **> malloc(n * sizeof(void *))
+        if not self.rows.x or not self.rows.y:
+            raise MemoryError()
+        self.keep = []
+
+    def __dealloc__(self):
+        free(self.rows.x)
+        free(self.rows.y)
+
+    cdef double _max_abs(self, const void **table, int single, Py_ssize_t width):
+        """max |v| over every row of a table (NaN if any value is NaN)."""
+        cdef double m = 0.0
+        cdef Py_ssize_t i
+        with nogil:
+            for i in range(self.n):
+                if single:
+                    m = _max_nan(m, max_abs(<const float *> table[i], width))
+                else:
+                    m = _max_nan(m, max_abs(<const double *> table[i], width))
+        return m
+
+    def max_abs(self):
+        """max |x| over every input (NaN if any is NaN)."""
+        return self._max_abs(self.rows.x, self.rows.x_single, self.n_in)
+
+    def max_abs_targets(self):
+        """max |y| over every target (NaN if any is NaN)."""
+        return self._max_abs(self.rows.y, self.rows.y_single, self.n_out)
+
+    def order_of(self, list pairs):
+        """The sample numbers of the pairs of a list, in its order: the order
+        in which to visit the samples after the list was shuffled."""
+        cdef Py_ssize_t i, n = len(pairs)
+        out = np.empty(n, dtype=np.intp)
+        cdef Py_ssize_t[::1] order = out
+        cdef dict row_of = self.row_of
+        try:
+            for i in range(n):
+                order[i] = row_of[id(pairs[i])]
+        except (KeyError, TypeError):
+            raise ValueError("the list holds a pair that was not in it when "
+                             "training started") from None
+        return out
+
+
+cdef int _real_kind(cnp.ndarray a) noexcept:
+    """1 for float32, 0 for float64, -1 for any other dtype or byte order."""
+    if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 and cnp.PyArray_ISNOTSWAPPED(a):
+        return 1
+    if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT64 and cnp.PyArray_ISNOTSWAPPED(a):
+        return 0
+    return -1
+
+
+def matrix_samples(cnp.ndarray X not None, cnp.ndarray Y not None):
+    """The rows of X (n, n_0) and Y (n, n_L), C-contiguous float32 or float64."""
+    cdef Py_ssize_t i, n = X.shape[0] if X.ndim == 2 else 0
+    cdef int x_kind = _real_kind(X), y_kind = _real_kind(Y)
+    if (X.ndim != 2 or Y.ndim != 2 or Y.shape[0] != n or x_kind < 0 or y_kind < 0
+            or not cnp.PyArray_IS_C_CONTIGUOUS(X) or not cnp.PyArray_IS_C_CONTIGUOUS(Y)
+            or not cnp.PyArray_ISALIGNED(X) or not cnp.PyArray_ISALIGNED(Y)):
+        raise ValueError("X and Y must be aligned C-contiguous float matrices "
+                         "with one row per sample")
+    cdef Samples data = Samples(n, X.shape[1], Y.shape[1])
+    cdef char *x = <char *> cnp.PyArray_DATA(X)
+    cdef char *y = <char *> cnp.PyArray_DATA(Y)
+    cdef Py_ssize_t x_step = X.strides[0], y_step = Y.strides[0]
+    data.rows.x_single, data.rows.y_single = x_kind, y_kind
+    for i in range(n):
+        data.rows.x[i] = x + i * x_step
+        data.rows.y[i] = y + i * y_step
+    data.keep = [X, Y]
+    return data
+
+
+cdef int _column_kind(object v, Py_ssize_t n) noexcept:
+    """The real kind of v (see _real_kind) when v is an aligned contiguous
+    array of shape (n, 1) or (n,); -1 otherwise."""
+    if not cnp.PyArray_Check(v):
+        return -1
+    cdef cnp.ndarray a = <cnp.ndarray> v
+    if a.ndim == 2:
+        if a.shape[0] != n or a.shape[1] != 1:
+            return -1
+    elif a.ndim != 1 or a.shape[0] != n:
+        return -1
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISALIGNED(a):
+        return -1
+    return _real_kind(a)
+
+
+def pair_samples(list pairs, Py_ssize_t n_in, Py_ssize_t n_out):
+    """The book's training data, a list of tuples (x, y) of column vectors
+    (n_in, 1) and (n_out, 1), without copying them; or None when any pair
+    does not have that form with finite values, all x of one dtype (float32
+    or float64) and all y of one -- then stack them instead, which also
+    says what is wrong."""
+    cdef Py_ssize_t i, n = len(pairs)
+    if n == 0:
+        return None
+    cdef Samples data = Samples(n, n_in, n_out)
+    cdef object pair, x, y
+    cdef int x_kind = -2, y_kind = -2
+    cdef list keep = [None] * (2 * n)
+    cdef dict row_of = {}
+    for i in range(n):
+        pair = pairs[i]
+        if type(pair) is not tuple or len(<tuple> pair) != 2:
+            return None
+        x = (<tuple> pair)[0]
+        y = (<tuple> pair)[1]
+        if x_kind == -2:
+            x_kind, y_kind = _column_kind(x, n_in), _column_kind(y, n_out)
+            if x_kind < 0 or y_kind < 0:
+                return None
+        elif _column_kind(x, n_in) != x_kind or _column_kind(y, n_out) != y_kind:
+            return None
+        data.rows.x[i] = cnp.PyArray_DATA(<cnp.ndarray> x)
+        data.rows.y[i] = cnp.PyArray_DATA(<cnp.ndarray> y)
+        keep[2 * i] = x
+        keep[2 * i + 1] = y
+        row_of[id(pair)] = i
+    data.rows.x_single, data.rows.y_single = x_kind, y_kind
+    data.keep = keep
+    data.row_of = row_of
+    if not (data.max_abs() <= DBL_MAX and data.max_abs_targets() <= DBL_MAX):
+        return None
+    return data
 
 
 cdef int _reraise() except -1:
@@ -455,68 +618,85 @@ cdef class _Buffers:
         free(self.net.sense)
 
 
+cdef int _epoch(Layers *net, int cost, const RowTables *rows, const Py_ssize_t *order,
+                Py_ssize_t n, Py_ssize_t batch_size, floating eta, floating decay,
+                double xmax, Py_ssize_t check_every, Py_ssize_t *done) noexcept nogil:
+    """One epoch on net.T threads; returns the status of thread 0."""
+    cdef Py_ssize_t l, L = net.L
+    cdef int status, stop = 0, t = 0
+    cdef int *statuses
+    for l in range(1, L):
+        net.wbound[l] = max_abs(<floating *> net.W[l], net.sizes[l] * net.sizes[l - 1])
+        net.bbound[l] = max_abs(<floating *> net.b[l], net.sizes[l])
+        for t in range(1, net.T):
+            net.wbound[t * L + l] = net.wbound[l]
+            net.bbound[t * L + l] = net.bbound[l]
+    if net.T == 1:
+        return _train(net, 0, cost, rows, order, n, batch_size, eta, decay, xmax,
+                      check_every, done, &stop)
+    statuses = <int *> malloc(net.T * sizeof(int))
+    for t in range(net.T):
+        statuses[t] = -1
+    with parallel(num_threads=net.T):
+        t = threadid()
+        if openmp.omp_get_num_threads() == net.T:
+            statuses[t] = _train(net, t, cost, rows, order, n, batch_size, eta, decay,
+                                 xmax, check_every, done, &stop)
+    if statuses[0] == -1:
+        # The runtime gave fewer threads than asked: one does it all.
+        _set_threads(net, 1)
+        status = _train(net, 0, cost, rows, order, n, batch_size, eta, decay, xmax,
+                        check_every, done, &stop)
+    else:
+        status = statuses[0]
+    free(statuses)
+    return status
+
+
 def train_epoch(list weights, list biases, object sizes, object acts, int cost,
-                const floating[:, ::1] X, const floating[:, ::1] Y,
-                const Py_ssize_t[::1] order, Py_ssize_t batch_size,
-                double eta, double decay, Py_ssize_t check_every=0,
-                double xmax=-1.0, int threads=1):
+                Samples data not None, const Py_ssize_t[::1] order,
+                Py_ssize_t batch_size, double eta, double decay,
+                Py_ssize_t check_every=0, double xmax=-1.0, int threads=1):
     """Run one epoch of mini-batch SGD in place on weights and biases.
 
     weights[l] (n_{l+1} x n_l) and biases[l] (n_{l+1} values) must be
-    C-contiguous arrays of X's dtype; order lists the rows of X and Y in the
-    order to visit them.  The whole epoch runs without the GIL, on `threads`
-    OpenMP threads (BLAS must then be single-threaded).  xmax, max |X|, is
-    computed when not given (pass it to save a pass over X when running
-    several epochs on the same data).
+    C-contiguous arrays of one dtype, float32 or float64, the dtype of the
+    arithmetic.  order lists the samples of data in the order to visit them.
+    The whole epoch runs without the GIL, on `threads` OpenMP threads (BLAS
+    must then be single-threaded).  xmax, max |x| over the inputs, is
+    computed when not given (pass it to save a pass over the data when
+    running several epochs on it).
 
     Returns (status, mini-batches applied), status OK or DIVERGED; a
     KeyboardInterrupt (or any exception a signal handler raises) propagates
     with the mini-batches before it applied."""
-    cdef Py_ssize_t n = order.shape[0], l, done = 0
-    cdef Py_ssize_t L = len(sizes)
-    cdef int status = STATUS_OK, stop = 0, t, T
-    cdef floating eta_ = <floating> eta
-    cdef floating decay_ = <floating> decay
-    cdef int *statuses
+    cdef Py_ssize_t n = order.shape[0], i, done = 0
+    cdef int status = STATUS_OK
     if n == 0:
         return status, 0
+    if data.n_in != sizes[0] or data.n_out != sizes[len(sizes) - 1]:
+        raise ValueError("the samples do not fit the network's input and output layers")
+    for i in range(n):
+        if order[i] < 0 or order[i] >= data.n:
+            raise IndexError("order names a sample that is not in data")
     if check_every <= 0:
         check_every = n        # once an epoch at least
+    if xmax < 0:
+        xmax = data.max_abs()
     threads = max(1, min(threads, MAX_BLOCKS))
-    cdef _Buffers buf = _Buffers(weights, biases, sizes, acts,
-                                 min(batch_size, n), np.asarray(X).dtype, True, True,
-                                 threads)
+    dtype = np.asarray(weights[0]).dtype
+    cdef _Buffers buf = _Buffers(weights, biases, sizes, acts, min(batch_size, n), dtype,
+                                 True, True, threads)
     cdef Layers *net = &buf.net
-    with nogil:
-        if xmax < 0:
-            xmax = max_abs(&X[0, 0], X.shape[0] * X.shape[1])
-        for l in range(1, L):
-            net.wbound[l] = max_abs(<floating *> net.W[l], net.sizes[l] * net.sizes[l - 1])
-            net.bbound[l] = max_abs(<floating *> net.b[l], net.sizes[l])
-            for t in range(1, net.T):
-                net.wbound[t * L + l] = net.wbound[l]
-                net.bbound[t * L + l] = net.bbound[l]
-        if net.T == 1:
-            status = _train(net, 0, cost, &X[0, 0], &Y[0, 0], &order[0], n,
-                            batch_size, eta_, decay_, xmax, check_every, &done, &stop)
-        else:
-            statuses = <int *> malloc(net.T * sizeof(int))
-            for t in range(net.T):
-                statuses[t] = -1
-            with parallel(num_threads=net.T):
-                t = threadid()
-                if openmp.omp_get_num_threads() == net.T:
-                    statuses[t] = _train(net, t, cost, &X[0, 0], &Y[0, 0], &order[0], n,
-                                         batch_size, eta_, decay_, xmax, check_every,
-                                         &done, &stop)
-            if statuses[0] == -1:
-                # The runtime gave fewer threads than asked: one does it all.
-                _set_threads(net, 1)
-                status = _train(net, 0, cost, &X[0, 0], &Y[0, 0], &order[0], n,
-                                batch_size, eta_, decay_, xmax, check_every, &done, &stop)
-            else:
-                status = statuses[0]
-            free(statuses)
+    cdef float eta_f = <float> eta, decay_f = <float> decay
+    if dtype == np.float32:
+        with nogil:
+            status = _epoch(net, cost, &data.rows, &order[0], n, batch_size, eta_f,
+                            decay_f, xmax, check_every, &done)
+    else:
+        with nogil:
+            status = _epoch(net, cost, &data.rows, &order[0], n, batch_size, eta, decay,
+                            xmax, check_every, &done)
     if status == STATUS_INTERRUPTED:
         _reraise()
     return status, done
@@ -639,11 +819,18 @@ def _bias_update(floating[::1] b, const floating[:, ::1] D, floating alpha, floa
         bias_update(&b[0], &D[0, 0], D.shape[1], D.shape[0], D.shape[1], alpha, beta)
 
 
-def _gather_rows(floating[:, ::1] out, const floating[:, ::1] X,
-                 const Py_ssize_t[::1] rows):
-    """out[i] <- X[rows[i]]."""
+def _gather_rows(floating[:, ::1] out, Samples data not None,
+                 const Py_ssize_t[::1] order):
+    """out[i] <- the input of sample order[i] of data, in out's dtype."""
+    cdef Py_ssize_t i
+    if out.shape[0] != order.shape[0] or out.shape[1] != data.n_in:
+        raise ValueError("out must have one row of n_in values per entry of order")
+    for i in range(order.shape[0]):
+        if order[i] < 0 or order[i] >= data.n:
+            raise IndexError("order names a sample that is not in data")
     with nogil:
-        gather_rows(&out[0, 0], &X[0, 0], &rows[0], rows.shape[0], X.shape[1])
+        gather_rows(&out[0, 0], data.rows.x, &order[0], data.rows.x_single,
+                    order.shape[0], data.n_in)
 
 
 def _max_abs(const floating[::1] x):

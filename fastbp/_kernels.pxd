@@ -29,10 +29,10 @@ cdef extern from "fastbp_kernels.h" nogil:
                            Py_ssize_t n, double alpha, double beta)
     void fbp_bias_update_f(float *b, const float *D, Py_ssize_t ldd, Py_ssize_t m,
                            Py_ssize_t n, float alpha, float beta)
-    void fbp_gather_rows_d(double *out, const double *X, const Py_ssize_t *rows,
-                           Py_ssize_t m, Py_ssize_t n)
-    void fbp_gather_rows_f(float *out, const float *X, const Py_ssize_t *rows,
-                           Py_ssize_t m, Py_ssize_t n)
+    void fbp_gather_rows_d(double *out, const void * const *rows, const Py_ssize_t *order,
+                           int single, Py_ssize_t m, Py_ssize_t n)
+    void fbp_gather_rows_f(float *out, const void * const *rows, const Py_ssize_t *order,
+                           int single, Py_ssize_t m, Py_ssize_t n)
     double fbp_max_abs_d(const double *x, Py_ssize_t n)
     float fbp_max_abs_f(const float *x, Py_ssize_t n)
     double fbp_cost_sum_d(int cost, const double *A, const double *Y, Py_ssize_t m, Py_ssize_t n)
@@ -81,12 +81,13 @@ cdef inline void bias_update(floating *b, const floating *D, Py_ssize_t ldd,
         fbp_bias_update_d(b, D, ldd, m, n, alpha, beta)
 
 
-cdef inline void gather_rows(floating *out, const floating *X, const Py_ssize_t *rows,
+cdef inline void gather_rows(floating *out, const void * const *rows,
+                             const Py_ssize_t *order, int single,
                              Py_ssize_t m, Py_ssize_t n) noexcept nogil:
     if floating is float:
-        fbp_gather_rows_f(out, X, rows, m, n)
+        fbp_gather_rows_f(out, rows, order, single, m, n)
     else:
-        fbp_gather_rows_d(out, X, rows, m, n)
+        fbp_gather_rows_d(out, rows, order, single, m, n)
 
 
 cdef inline floating max_abs(const floating *x, Py_ssize_t n) noexcept nogil:

@@ -157,18 +157,22 @@ class ThreadPlan:
 
 def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
                 batch_size, eta, decay=1.0, xmax=None, threads=1):
-    """One epoch of SGD, in place.  Raises FloatingPointError on divergence,
-    with the network left as after the last good mini-batch.
+    """One epoch of SGD, in place, visiting the samples in ``order``.  Raises
+    FloatingPointError on divergence, with the network left as after the
+    last good mini-batch.
 
-    xmax = max |X| (see max_abs) saves a pass over X when given.  threads is
-    a number of threads or a ThreadPlan; either way an upper bound, since a
-    small network trains on fewer."""
+    The samples are the rows of the checked matrices X and Y, or X is an
+    _engine.Samples (see _book.training_samples) and Y is None.  xmax = max |X| (see
+    max_abs) saves a pass over X when given.  threads is a number of threads
+    or a ThreadPlan; either way an upper bound, since a small network trains
+    on fewer."""
+    data = X if isinstance(X, _engine.Samples) else _engine.matrix_samples(X, Y)
     order = np.ascontiguousarray(order, dtype=np.intp)
     n = len(order)
     per_batch = flops_per_sample(sizes) * min(batch_size, n)
     useful = int(max(1, per_batch // _MIN_FLOPS_PER_THREAD))
     if xmax is None:
-        xmax = max_abs(X)
+        xmax = data.max_abs()
     if not isinstance(threads, ThreadPlan):
         threads = ThreadPlan(min(int(threads), useful))
     elif threads.chosen is None and threads.n_max > useful:
@@ -187,7 +191,7 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
         while plan.settle > 0 and done * batch_size + 5 * probe <= n:
             t0 = time.perf_counter()
             part = order[done * batch_size:done * batch_size + probe]
-            done += _run(weights, biases, sizes, act_codes, cost_code, X, Y, part,
+            done += _run(weights, biases, sizes, act_codes, cost_code, data, part,
                          batch_size, eta, decay, xmax, 1, per_batch, done, n)
             plan.settle -= time.perf_counter() - t0
         most = min(plan.n_max, useful)
@@ -196,7 +200,7 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
             if len(part) < probe:
                 break
             t0 = time.perf_counter()
-            done += _run(weights, biases, sizes, act_codes, cost_code, X, Y, part,
+            done += _run(weights, biases, sizes, act_codes, cost_code, data, part,
                          batch_size, eta, decay, xmax, count, per_batch, done, n)
             seconds = (time.perf_counter() - t0) / len(part)
             plan.timings[count] = min(seconds, plan.timings.get(count, seconds))
@@ -204,26 +208,26 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
             plan.chosen = min(plan.timings, key=plan.timings.get)
     rest = order[done * batch_size:]
     if len(rest):
-        done += _run(weights, biases, sizes, act_codes, cost_code, X, Y, rest,
+        done += _run(weights, biases, sizes, act_codes, cost_code, data, rest,
                      batch_size, eta, decay, xmax, plan.chosen or 1, per_batch, done, n)
     return done
 
 
-def _run(weights, biases, sizes, act_codes, cost_code, X, Y, order, batch_size,
+def _run(weights, biases, sizes, act_codes, cost_code, data, order, batch_size,
          eta, decay, xmax, threads, per_batch, done_before, n):
     """One engine call over the mini-batches of ``order``; errors count the
     mini-batches of the whole epoch (done_before of them already applied)."""
     check_every = max(1, int(_FLOPS_BETWEEN_SIGNAL_CHECKS // per_batch))
     try:
         status, done = _engine.train_epoch(
-            weights, biases, sizes, act_codes, cost_code, X, Y, order,
+            weights, biases, sizes, act_codes, cost_code, data, order,
             batch_size, eta, decay, check_every, xmax, threads)
     except KeyboardInterrupt as exc:
         note_interrupted(exc)
         raise
     if status == _engine.DIVERGED:
         raise diverged(done_before + done + 1, -(-n // batch_size),
-                       "1e36" if X.dtype == np.float32 else "1e300")
+                       "1e36" if weights[0].dtype == np.float32 else "1e300")
     return done
 
 

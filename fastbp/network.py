@@ -66,20 +66,20 @@ class Network:
         each epoch and the count of correct answers printed."""
         training_data, epochs, mini_batch_size, eta = _book.check_sgd(
             training_data, epochs, mini_batch_size, eta)
-        X, Y, row_of = _book.stack_pairs("training_data", training_data, self.sizes)
+        samples = _book.training_samples("training_data", training_data, self.sizes)
         if test_data:
             test_data = list(test_data)
             X_test, labels_test = _book.stack_labelled("test_data", test_data, self.sizes)
         weights, biases = _book.parameters(self)
         codes = self._codes()
-        xmax = _training.max_abs(X)
+        xmax = samples.max_abs()
         with _training.exclusive(self._lock), _training.engine_threads() as n_max:
             threads = _training.ThreadPlan(n_max)
             for j in range(epochs):
                 random.shuffle(training_data)
-                order = [row_of[id(pair)] for pair in training_data]
                 _training.train_epoch(weights, biases, self.sizes, codes, _QUADRATIC,
-                                      X, Y, order, mini_batch_size, eta, xmax=xmax,
+                                      samples, None, samples.order_of(training_data),
+                                      mini_batch_size, eta, xmax=xmax,
                                       threads=threads)
                 if test_data:
                     correct = int(np.sum(_argmax_rows(self._outputs(X_test)) == labels_test))
@@ -92,11 +92,12 @@ class Network:
         samples of ``mini_batch`` (a list of tuples (x, y)) and learning rate eta."""
         mini_batch = list(mini_batch)
         eta = _checks.check_float("eta", eta, minimum=0.0, strict=True)
-        X, Y, _ = _book.stack_pairs("mini_batch", mini_batch, self.sizes)
+        samples = _book.training_samples("mini_batch", mini_batch, self.sizes)
         weights, biases = _book.parameters(self)
         with _training.exclusive(self._lock):
             _training.train_epoch(weights, biases, self.sizes, self._codes(), _QUADRATIC,
-                                  X, Y, np.arange(len(mini_batch)), len(mini_batch), eta)
+                                  samples, None, np.arange(len(mini_batch)),
+                                  len(mini_batch), eta)
 
     def backprop(self, x, y):
         """Return ``(nabla_b, nabla_w)``, the gradient of the cost C_x of one

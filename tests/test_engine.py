@@ -169,8 +169,8 @@ def test_train_epoch_with_given_order(make_problem, sizes, acts, cost):
     order = np.array([39, 0, 5, 5, 12, 3, 3, 3, 20, 7, 38, 1, 2, 30, 31, 9, 8], dtype=np.intp)
     W, b = engine_parameters(weights, biases, np.float64)
     decay = 1.0 - 0.4 * 0.5 / len(X)
-    status, done = _engine.train_epoch(W, b, sizes, codes, COST[cost], X, Y, order,
-                                       5, 0.4, decay)
+    status, done = _engine.train_epoch(W, b, sizes, codes, COST[cost],
+                                       _engine.matrix_samples(X, Y), order, 5, 0.4, decay)
     assert status == _engine.OK
     assert done == 4                     # 5 + 5 + 5 + 2
     ref_w, ref_b = ref.train(weights, biases, names, cost, X, Y, [order], 5, 0.4, lmbda=0.5)
@@ -190,8 +190,8 @@ def test_train_epoch_float32(make_problem, sizes, acts, cost):
     order = rng.permutation(50).astype(np.intp)
     W, b = engine_parameters(weights, biases, np.float32)
     X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
-    status, _ = _engine.train_epoch(W, b, sizes, codes, COST[cost], X32, Y32, order,
-                                    6, 0.3, 1.0)
+    status, _ = _engine.train_epoch(W, b, sizes, codes, COST[cost],
+                                    _engine.matrix_samples(X32, Y32), order, 6, 0.3, 1.0)
     assert status == _engine.OK
     assert all(w.dtype == np.float32 for w in W + b)
     ref_w, ref_b = ref.train(weights, biases, names, cost, X32.astype(float),

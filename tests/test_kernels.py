@@ -189,16 +189,18 @@ def test_bias_update_beta_zero(dtype):
 # ---------------------------------------------------------------------------
 # Gather the rows of a mini-batch
 
+@pytest.mark.parametrize("source", DTYPES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 1), (5, 1), (1, 8), (20, 13)])
-def test_gather_rows(shape, dtype):
-    rng = rng_for("gather", shape, dtype)
-    X = rng.standard_normal(shape).astype(dtype)
+def test_gather_rows(shape, dtype, source):
+    """Rows of a matrix of either dtype, converted to the engine's as NumPy does."""
+    rng = rng_for("gather", shape, dtype, source)
+    X = rng.standard_normal(shape).astype(source)
     rows = rng.integers(0, shape[0], size=2 * shape[0] + 1).astype(np.intp)
     rows[0] = shape[0] - 1
     out = np.full((rows.size, shape[1]), np.nan, dtype=dtype)
-    _engine._gather_rows(out, X, rows)
-    assert_array_equal(out, X[rows])
+    _engine._gather_rows(out, _engine.matrix_samples(X, X[:, :1].copy()), rows)
+    assert_array_equal(out, X[rows].astype(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -206,8 +208,28 @@ def test_gather_rows_permutation(dtype):
     X = np.arange(40, dtype=dtype).reshape(10, 4)
     rows = np.random.default_rng(3).permutation(10).astype(np.intp)
     out = np.empty_like(X)
-    _engine._gather_rows(out, X, rows)
+    _engine._gather_rows(out, _engine.matrix_samples(X, X), rows)
     assert_array_equal(out, X[rows])
+
+
+@pytest.mark.parametrize("source", DTYPES)
+def test_gather_rows_from_pairs(source):
+    """The book's column vectors, each its own array, read where they lie."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((12, 5)).astype(source)
+    pairs = [(x.reshape(5, 1).copy(), np.ones((2, 1))) for x in X]
+    data = _engine.pair_samples(pairs, 5, 2)
+    rows = rng.permutation(12).astype(np.intp)
+    out = np.empty((12, 5))
+    _engine._gather_rows(out, data, rows)
+    assert_array_equal(out, X[rows].astype(np.float64))
+
+
+def test_gather_rows_refuses_a_sample_outside_the_data():
+    X = np.zeros((3, 2))
+    with pytest.raises(IndexError):
+        _engine._gather_rows(np.empty((1, 2)), _engine.matrix_samples(X, X),
+                             np.array([3], dtype=np.intp))
 
 
 # ---------------------------------------------------------------------------

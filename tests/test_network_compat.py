@@ -15,6 +15,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit
 
 import fastbp.network as network
+from fastbp import _engine
 
 import reference as ref
 
@@ -332,3 +333,87 @@ def test_parity_fashion_mnist_two_epochs(parity_runs):
 def test_parity_fashion_mnist_two_epochs_within_1e9(parity_runs):
     assert_same_parameters(parity_runs["fastbp"]["net"], parity_runs["book"]["net"],
                            atol=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# How SGD reads the caller's pairs: tuples of contiguous float32 or float64
+# column vectors are read where they lie (fastbp._engine.pair_samples);
+# anything else is stacked into a copy first.  Both give the same weights.
+
+def pair_forms(training):
+    """The same training numbers in four forms: two read in place, two not."""
+    xs32 = [x.astype(np.float32) for x, _ in training]   # values a float32 holds
+    ys = [y for _, y in training]
+    columns = np.hstack(xs32).astype(np.float64)
+    return {
+        "float64 columns": [(x.astype(np.float64), y) for x, y in zip(xs32, ys)],
+        "float32 columns": list(zip(xs32, ys)),
+        "1-d vectors": [(x.astype(np.float64).ravel(), y.ravel()) for x, y in zip(xs32, ys)],
+        # not contiguous: every x a column of one C-ordered matrix
+        "strided views": [(columns[:, i:i + 1], y) for i, y in enumerate(ys)],
+        "lists": [(x.astype(np.float64).tolist(), y) for x, y in zip(xs32, ys)],
+    }
+
+
+def test_pair_samples_reads_only_the_books_form(small_data):
+    forms = pair_forms(small_data[0])
+    for name in ("float64 columns", "float32 columns", "1-d vectors"):
+        assert _engine.pair_samples(forms[name], 6, 4) is not None, name
+    assert not forms["strided views"][0][0].flags.c_contiguous
+    for name in ("strided views", "lists"):
+        assert _engine.pair_samples(forms[name], 6, 4) is None, name
+    x, y = forms["float64 columns"][0]
+    others = forms["float64 columns"][1:]
+    refused = {
+        "a list pair": [[x, y]] + others,
+        "mixed dtypes": [(x.astype(np.float32), y)] + others,
+        "integers": [(x.astype(np.int64), y)] + others,
+        "a wrong length": [(x[:5], y)] + others,
+        "a NaN": [(np.full_like(x, np.nan), y)] + others,
+        "an infinite target": [(x, np.full_like(y, np.inf))] + others,
+        "a 3-tuple": [(x, y, 0)] + others,
+    }
+    for name, data in refused.items():
+        assert _engine.pair_samples(data, 6, 4) is None, name
+
+
+def test_sgd_gives_the_same_weights_however_the_pairs_are_held(small_data, capsys):
+    forms = pair_forms(small_data[0])
+    results = {}
+    for name, data in forms.items():
+        net, _ = twin_networks([6, 5, 4], seed=4)
+        run_sgd(net, list(data), 9, 3, 5, 3.0)
+        results[name] = net
+    first = results["float64 columns"]
+    for name, net in results.items():
+        for a, b in zip(first.weights + first.biases, net.weights + net.biases):
+            assert_array_equal(a, b, err_msg=name)
+    # and they agree with the reference, which reads float64 copies
+    _, book = twin_networks([6, 5, 4], seed=4)
+    run_sgd(book, list(forms["float64 columns"]), 9, 3, 5, 3.0)
+    assert_same_parameters(first, book, atol=1e-10)
+
+
+def test_pair_samples_keeps_the_arrays_it_reads_alive():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((30, 7))
+    pairs = [(x.reshape(7, 1).copy(), np.zeros((3, 1))) for x in X]
+    data = _engine.pair_samples(pairs, 7, 3)
+    del pairs
+    import gc
+    gc.collect()
+    _ = [np.ones((7, 1)) for _ in range(100)]      # reuse freed memory, if any were freed
+    out = np.empty((30, 7))
+    _engine._gather_rows(out, data, np.arange(30, dtype=np.intp))
+    assert_array_equal(out, X)
+
+
+def test_order_of_follows_a_shuffle_and_refuses_strangers(small_data):
+    training = list(small_data[0])
+    data = _engine.pair_samples(training, 6, 4)
+    shuffled = list(training)
+    random.Random(3).shuffle(shuffled)
+    order = data.order_of(shuffled)
+    assert [id(training[i]) for i in order] == [id(p) for p in shuffled]
+    with pytest.raises(ValueError, match="not in it when training started"):
+        data.order_of(shuffled + [(np.zeros((6, 1)), np.zeros((4, 1)))])

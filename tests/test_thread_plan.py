@@ -30,7 +30,8 @@ def test_engine_threads_give_identical_weights(dtype, threads):
         net = fastbp.Network(sizes, activations=["tanh", "relu", "sigmoid"], dtype=dtype,
                              seed=1)
         status, done = _engine.train_epoch(net.weights, net.biases, sizes, [1, 2, 3, 0], 1,
-                                           X, Y, order, 16, 0.3, 0.999, 0, -1.0, count)
+                                           _engine.matrix_samples(X, Y), order, 16, 0.3,
+                                           0.999, 0, -1.0, count)
         assert (status, done) == (_engine.OK, 25)
         results.append(net)
     for a, b in zip(results[0].weights + results[0].biases,
