@@ -259,6 +259,26 @@ def test_max_abs_nan_not_forgotten(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", [3, 6000])     # 6000 x 784 values: split over two threads
+@pytest.mark.parametrize("where", ["none", "first", "last"])
+def test_samples_max_abs(rows, where, dtype):
+    """max |x| over a whole training set, each row read where it lies."""
+    rng = rng_for("samples max", rows, where, dtype)
+    X = rng.standard_normal((rows, 784)).astype(dtype)
+    Y = np.zeros((rows, 2))
+    if where != "none":
+        X[0 if where == "first" else -1, 5] = np.nan
+    expected = np.nan if where != "none" else np.max(np.abs(X))
+    assert_array_equal(_engine.matrix_samples(X, Y).max_abs(), expected)
+    pairs = [(x.reshape(-1, 1), y.reshape(-1, 1)) for x, y in zip(X, Y)]
+    data = _engine.pair_samples(pairs, 784, 2)
+    if where == "none":
+        assert data.max_abs() == expected
+    else:
+        assert data is None         # refused: the stacking path reports the NaN
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_max_abs_inf_and_zero(dtype):
     assert _engine._max_abs(np.zeros(5, dtype=dtype)) == 0.0
     x = np.array([1.0, -np.inf, 2.0], dtype=dtype)
