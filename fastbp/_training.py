@@ -20,9 +20,10 @@ from . import _checks, _engine
 # operations of training (a few milliseconds of work).
 _FLOPS_BETWEEN_SIGNAL_CHECKS = 5e7
 
-# The engine's threads meet at a few barriers per mini-batch; a thread needs
-# at least this much work per mini-batch for the split to pay (bench/).
-_MIN_FLOPS_PER_THREAD = 1e6
+# The engine's threads meet at a few barriers per mini-batch; below this much
+# work per thread and mini-batch the split cannot pay, and is not even timed.
+# W1's mini-batch (0.96 MFLOP) is above it for two threads: the probe decides.
+_MIN_FLOPS_PER_THREAD = 4e5
 MAX_THREADS = 64
 
 
