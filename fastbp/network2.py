@@ -180,7 +180,15 @@ class Network:
         training_data, epochs, mini_batch_size, eta = _book.check_sgd(
             training_data, epochs, mini_batch_size, eta)
         lmbda = _checks.check_float("lmbda", lmbda, minimum=0.0)
-        X, Y, row_of = _book.stack_pairs("training_data", training_data, self.sizes)
+        path, cost = self._route()
+        if path is _training and not (monitor_training_cost or monitor_training_accuracy):
+            # the engine reads the pairs where they lie
+            X, Y = _book.training_samples("training_data", training_data, self.sizes), None
+            order_of, xmax = X.order_of, X.max_abs()
+        else:
+            X, Y, row_of = _book.stack_pairs("training_data", training_data, self.sizes)
+            order_of = lambda data: [row_of[id(pair)] for pair in data]  # noqa: E731
+            xmax = _training.max_abs(X)
         n = len(training_data)
         if monitor_evaluation_cost or monitor_evaluation_accuracy:
             if evaluation_data is None:
@@ -192,18 +200,15 @@ class Network:
             Y_eval = _checks.one_hot("evaluation_data", labels_eval, self.sizes[-1], _DTYPE)
             n_data = len(evaluation_data)
         weights, biases = _book.parameters(self)
-        path, cost = self._route()
         decay = 1.0 - eta * (lmbda / n)
         evaluation_cost, evaluation_accuracy = [], []
         training_cost, training_accuracy = [], []
-        xmax = _training.max_abs(X)
         with _training.exclusive(self._lock), _training.engine_threads() as n_max:
             threads = _training.ThreadPlan(n_max)
             for j in range(epochs):
                 random.shuffle(training_data)
-                order = [row_of[id(pair)] for pair in training_data]
                 path.train_epoch(weights, biases, self.sizes, self._codes(), cost,
-                                 X, Y, order, mini_batch_size, eta, decay,
+                                 X, Y, order_of(training_data), mini_batch_size, eta, decay,
                                  xmax=xmax, threads=threads)
                 print("Epoch {} training complete".format(j))
                 if monitor_training_cost or monitor_training_accuracy:
@@ -237,9 +242,12 @@ class Network:
         eta = _checks.check_float("eta", eta, minimum=0.0, strict=True)
         lmbda = _checks.check_float("lmbda", lmbda, minimum=0.0)
         n = _checks.check_int("n", n, minimum=1)
-        X, Y, _ = _book.stack_pairs("mini_batch", mini_batch, self.sizes)
-        weights, biases = _book.parameters(self)
         path, cost = self._route()
+        if path is _training:
+            X, Y = _book.training_samples("mini_batch", mini_batch, self.sizes), None
+        else:
+            X, Y, _ = _book.stack_pairs("mini_batch", mini_batch, self.sizes)
+        weights, biases = _book.parameters(self)
         with _training.exclusive(self._lock):
             path.train_epoch(weights, biases, self.sizes, self._codes(), cost, X, Y,
                              np.arange(len(mini_batch)), len(mini_batch), eta,

@@ -282,3 +282,31 @@ def test_copies_and_pickles(synthetic):
         assert not np.array_equal(clone.weights[0], snapshot[0])
         for p, q in zip(net.weights + net.biases, snapshot):
             assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("cost", ["cross-entropy", "quadratic"])
+def test_sgd_reads_the_pairs_in_place_without_training_monitors(synthetic, capsys, cost):
+    """Without the training-set monitors SGD reads the pairs where they lie
+    (float32 ones included); the weights are those of the stacking path,
+    bit for bit, and the reference's to rounding."""
+    training, evaluation = synthetic
+    training = [(x.astype(np.float32), y) for x, y in training]     # as the book's loader
+    nets = []
+    for monitor in (True, False):
+        random.seed(3)
+        np.random.seed(3)
+        net = network2.Network([8, 6, 4], cost=COSTS[cost])
+        net.SGD(list(training), 2, 7, 0.5, lmbda=2.0, evaluation_data=evaluation,
+                monitor_evaluation_accuracy=True, monitor_training_accuracy=monitor)
+        nets.append(net)
+    stacked, in_place = nets
+    for a, b in zip(stacked.weights + stacked.biases, in_place.weights + in_place.biases):
+        assert_array_equal(a, b)
+    random.seed(3)
+    np.random.seed(3)
+    ref = ReferenceNetwork2([8, 6, 4], cost, "default")
+    ref.SGD([(x.astype(np.float64), y) for x, y in training], 2, 7, 0.5, lmbda=2.0,
+            evaluation_data=evaluation)
+    for W_ref, W in zip(ref.weights + ref.biases, in_place.weights + in_place.biases):
+        assert_allclose(W, W_ref, rtol=0, atol=1e-12)
+    capsys.readouterr()
