@@ -149,11 +149,22 @@ class ThreadPlan:
     # Seconds of one-thread training before the probe.
     SETTLE_SECONDS = 0.15
 
+    # More threads are kept unless they time this much slower than one: the
+    # probe is short, and on a noisy machine two close timings say little,
+    # while a busy machine makes the split lose many times over.
+    TOLERANCE = 1.1
+
     def __init__(self, n_max):
         self.n_max = n_max
         self.settle = self.SETTLE_SECONDS
         self.chosen = 1 if n_max <= 1 else None
         self.timings = {}
+
+    @classmethod
+    def choose(cls, timings):
+        """The thread count to keep, from {count: seconds per sample}."""
+        most = max(timings)
+        return most if timings[most] <= cls.TOLERANCE * timings[1] else 1
 
 
 def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
@@ -206,7 +217,7 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
             seconds = (time.perf_counter() - t0) / len(part)
             plan.timings[count] = min(seconds, plan.timings.get(count, seconds))
         if len(plan.timings) == 2:
-            plan.chosen = min(plan.timings, key=plan.timings.get)
+            plan.chosen = plan.choose(plan.timings)
     rest = order[done * batch_size:]
     if len(rest):
         done += _run(weights, biases, sizes, act_codes, cost_code, data, rest,
