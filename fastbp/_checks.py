@@ -87,7 +87,8 @@ def as_float_array(name, value, dtype):
 def check_finite(name, arr):
     if arr.size == 0 or arr.dtype.kind in "biu":
         return
-    if arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous:
+    if arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous \
+            and arr.flags.aligned:
         # one compiled pass, without np.isfinite's temporary of arr's size
         finite = np.isfinite(_engine._max_abs(arr.reshape(-1)))
     else:

@@ -399,14 +399,16 @@ cdef class Samples:
     # follow the pairs through a shuffle of the list (see order_of).
     cdef public dict row_of
     cdef double xmax      # max |x|, once computed (-1 before)
+    cdef bint ready       # the tables are filled (by matrix_samples or pair_samples)
 
     def __cinit__(self, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out):
         if n < 1 or n_in < 1 or n_out < 1:
             raise ValueError("no samples")
         self.xmax = -1.0
+        self.ready = False
         self.n, self.n_in, self.n_out = n, n_in, n_out
-        self.rows.x = <const void **> malloc(n * sizeof(void *))
-        self.rows.y = <const void **> malloc(n * sizeof(void *))
+        self.rows.x = <const void **> calloc(n, sizeof(void *))
+        self.rows.y = <const void **> calloc(n, sizeof(void *))
         if not self.rows.x or not self.rows.y:
             raise MemoryError()
         self.keep = []
@@ -415,13 +417,19 @@ cdef class Samples:
         free(self.rows.x)
         free(self.rows.y)
 
-    cdef double _max_abs(self, const void **table, int single, Py_ssize_t width):
+    cdef int _check_ready(self) except -1:
+        if not self.ready:
+            raise ValueError("an empty Samples: make one with matrix_samples or pair_samples")
+        return 0
+
+    cdef double _max_abs(self, const void **table, int single, Py_ssize_t width) except? -1:
         """max |v| over every row of a table (NaN if any value is NaN).  A
         pass over all the data, bound by memory bandwidth: on two threads
         when there is much of it."""
         cdef double part[2]
         cdef Py_ssize_t k = 0, i = 0, n = self.n
         cdef int T = 2 if n * width >= SPLIT_MAX_ABS else 1
+        self._check_ready()
         part[0] = part[1] = 0.0
         with nogil, parallel(num_threads=T):
             k = threadid()
@@ -444,16 +452,19 @@ cdef class Samples:
         """max |y| over every target (NaN if any is NaN)."""
         return self._max_abs(self.rows.y, self.rows.y_single, self.n_out)
 
-    def order_of(self, list pairs):
+    def order_of(self, pairs):
         """The sample numbers of the pairs of a list, in its order: the order
         in which to visit the samples after the list was shuffled."""
+        if type(pairs) is not list:
+            pairs = list(pairs)
         cdef Py_ssize_t i, n = len(pairs)
         out = np.empty(n, dtype=np.intp)
         cdef Py_ssize_t[::1] order = out
         cdef dict row_of = self.row_of
+        cdef list items = pairs
         try:
             for i in range(n):
-                order[i] = row_of[id(pairs[i])]
+                order[i] = row_of[id(items[i])]
         except (KeyError, TypeError):
             raise ValueError("the list holds a pair that was not in it when "
                              "training started") from None
@@ -487,6 +498,7 @@ def matrix_samples(cnp.ndarray X not None, cnp.ndarray Y not None):
         data.rows.x[i] = x + i * x_step
         data.rows.y[i] = y + i * y_step
     data.keep = [X, Y]
+    data.ready = True
     return data
 
 
@@ -506,16 +518,17 @@ cdef int _column_kind(object v, Py_ssize_t n) noexcept:
     return _real_kind(a)
 
 
-def pair_samples(list pairs, Py_ssize_t n_in, Py_ssize_t n_out):
+def pair_samples(object data, Py_ssize_t n_in, Py_ssize_t n_out):
     """The book's training data, a list of tuples (x, y) of column vectors
     (n_in, 1) and (n_out, 1), without copying them; or None when any pair
     does not have that form with finite values, all x of one dtype (float32
     or float64) and all y of one -- then stack them instead, which also
     says what is wrong."""
+    cdef list pairs = data if type(data) is list else list(data)
     cdef Py_ssize_t i, n = len(pairs)
     if n == 0:
         return None
-    cdef Samples data = Samples(n, n_in, n_out)
+    cdef Samples samples = Samples(n, n_in, n_out)
     cdef object pair, x, y
     cdef int x_kind = -2, y_kind = -2
     cdef list keep = [None] * (2 * n)
@@ -532,17 +545,18 @@ def pair_samples(list pairs, Py_ssize_t n_in, Py_ssize_t n_out):
                 return None
         elif _column_kind(x, n_in) != x_kind or _column_kind(y, n_out) != y_kind:
             return None
-        data.rows.x[i] = cnp.PyArray_DATA(<cnp.ndarray> x)
-        data.rows.y[i] = cnp.PyArray_DATA(<cnp.ndarray> y)
+        samples.rows.x[i] = cnp.PyArray_DATA(<cnp.ndarray> x)
+        samples.rows.y[i] = cnp.PyArray_DATA(<cnp.ndarray> y)
         keep[2 * i] = x
         keep[2 * i + 1] = y
         row_of[id(pair)] = i
-    data.rows.x_single, data.rows.y_single = x_kind, y_kind
-    data.keep = keep
-    data.row_of = row_of
-    if not (data.max_abs() <= DBL_MAX and data.max_abs_targets() <= DBL_MAX):
+    samples.rows.x_single, samples.rows.y_single = x_kind, y_kind
+    samples.keep = keep
+    samples.row_of = row_of
+    samples.ready = True
+    if not (samples.max_abs() <= DBL_MAX and samples.max_abs_targets() <= DBL_MAX):
         return None
-    return data
+    return samples
 
 
 cdef int _reraise() except -1:
@@ -689,6 +703,7 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
     cdef int status = STATUS_OK
     if n == 0:
         return status, 0
+    data._check_ready()
     if data.n_in != sizes[0] or data.n_out != sizes[len(sizes) - 1]:
         raise ValueError("the samples do not fit the network's input and output layers")
     for i in range(n):
@@ -838,6 +853,7 @@ def _gather_rows(floating[:, ::1] out, Samples data not None,
                  const Py_ssize_t[::1] order):
     """out[i] <- the input of sample order[i] of data, in out's dtype."""
     cdef Py_ssize_t i
+    data._check_ready()
     if out.shape[0] != order.shape[0] or out.shape[1] != data.n_in:
         raise ValueError("out must have one row of n_in values per entry of order")
     for i in range(order.shape[0]):

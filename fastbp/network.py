@@ -63,7 +63,11 @@ class Network:
         with ``random.shuffle`` at the start of every epoch, then cut into
         mini-batches of ``mini_batch_size`` (the last may be shorter).  With
         ``test_data`` (a list of (x, label)), the network is evaluated after
-        each epoch and the count of correct answers printed."""
+        each epoch and the count of correct answers printed.
+
+        Tuples of contiguous float32 or float64 arrays are read in place while
+        training runs (other forms are copied first): do not write to them
+        from another thread until SGD returns."""
         training_data, epochs, mini_batch_size, eta = _book.check_sgd(
             training_data, epochs, mini_batch_size, eta)
         samples = _book.training_samples("training_data", training_data, self.sizes)

@@ -176,7 +176,9 @@ class Network:
 
         Returns (evaluation_cost, evaluation_accuracy, training_cost,
         training_accuracy): per-epoch lists, each empty if its flag is off.
-        Accuracies are counts of correct answers."""
+        Accuracies are counts of correct answers.  As in network.SGD, the
+        training arrays may be read in place: do not write to them from
+        another thread until SGD returns."""
         training_data, epochs, mini_batch_size, eta = _book.check_sgd(
             training_data, epochs, mini_batch_size, eta)
         lmbda = _checks.check_float("lmbda", lmbda, minimum=0.0)

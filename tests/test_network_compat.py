@@ -417,3 +417,28 @@ def test_order_of_follows_a_shuffle_and_refuses_strangers(small_data):
     assert [id(training[i]) for i in order] == [id(p) for p in shuffled]
     with pytest.raises(ValueError, match="not in it when training started"):
         data.order_of(shuffled + [(np.zeros((6, 1)), np.zeros((4, 1)))])
+
+
+def test_sgd_takes_a_list_subclass_and_shuffles_it_in_place(small_data, capsys):
+    class Pairs(list):
+        pass
+    training, _ = small_data
+    net, book = twin_networks([6, 5, 4], seed=6)
+    mine = Pairs(training)
+    run_sgd(net, mine, 4, 2, 5, 3.0)
+    run_sgd(book, list(training), 4, 2, 5, 3.0)
+    assert type(mine) is Pairs and [id(p) for p in mine] != [id(p) for p in training]
+    assert_same_parameters(net, book, atol=1e-10)
+
+
+def test_an_unfilled_samples_is_refused():
+    data = _engine.Samples(4, 3, 2)
+    with pytest.raises(ValueError, match="empty Samples"):
+        data.max_abs()
+    with pytest.raises(ValueError, match="empty Samples"):
+        _engine._gather_rows(np.empty((1, 3)), data, np.zeros(1, dtype=np.intp))
+    net = network.Network([3, 2])
+    with pytest.raises(ValueError, match="empty Samples"):
+        _engine.train_epoch([w.copy() for w in net.weights],
+                            [b.ravel().copy() for b in net.biases], [3, 2], [0, 0], 0,
+                            data, np.zeros(1, dtype=np.intp), 1, 0.1, 1.0)
