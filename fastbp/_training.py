@@ -104,7 +104,11 @@ def engine_threads(n_threads=None):
     to one thread while any training runs (restored after the last one
     ends).  n_threads=None takes every usable core, or one if another
     fastbp training is already running in this process: the default never
-    puts more busy threads on the machine than it has cores."""
+    puts more busy threads on the machine than it has cores.
+
+    A KeyboardInterrupt anywhere in the training loop it wraps -- in the
+    engine or in the Python between two engine calls -- gets the note of
+    note_interrupted."""
     global _running, _blas_limit
     if n_threads is not None:
         n_threads = _checks.check_int("n_threads", n_threads, minimum=1, maximum=MAX_THREADS)
@@ -117,6 +121,9 @@ def engine_threads(n_threads=None):
         if n_threads is None:
             n_threads = 1 if others else min(usable_cores(), MAX_THREADS)
         yield n_threads
+    except KeyboardInterrupt as exc:
+        note_interrupted(exc)
+        raise
     finally:
         with _running_lock:
             _running -= 1
@@ -260,8 +267,8 @@ def diverged(batch, n_batches, limit=None):
 
 
 def _note(exc, text):
-    if hasattr(exc, "add_note"):        # Python 3.11+
-        exc.add_note(text)
+    if hasattr(exc, "add_note") and text not in getattr(exc, "__notes__", ()):
+        exc.add_note(text)              # Python 3.11+; once
 
 
 def max_abs(X):

@@ -381,3 +381,20 @@ def test_book_network_pickles_and_deepcopies():
         assert_same_network(other, net)
         x = np.linspace(0, 1, 4).reshape(4, 1)
         assert_array_equal(other.feedforward(x), net.feedforward(x))
+
+
+def test_an_interrupt_between_engine_calls_gets_the_note_once():
+    """A KeyboardInterrupt raised in the Python between two epochs (not in
+    the engine) still tells the user what state training left, once."""
+    from fastbp import _training
+    with pytest.raises(KeyboardInterrupt) as info:
+        with _training.engine_threads():
+            exc = KeyboardInterrupt()
+            _training.note_interrupted(exc)      # as the engine's caller does
+            raise exc
+    notes = [n for n in info.value.__notes__ if "interrupted between two mini-batches" in n]
+    assert len(notes) == 1
+    with pytest.raises(KeyboardInterrupt) as info:
+        with _training.engine_threads():
+            raise KeyboardInterrupt
+    assert any("interrupted between two mini-batches" in n for n in info.value.__notes__)
