@@ -21,6 +21,11 @@ if every z and every delta is finite and a cheap bound shows that the step
 cannot overflow, all layers are updated.  Otherwise nothing of that
 mini-batch is applied and the caller is told.
 
+The epoch loop reads its samples through a Samples: a table of pointers to
+the rows of X and Y, or to the arrays of the book's list of (x, y) pairs,
+so that neither needs copying; each mini-batch's rows are gathered into a
+buffer of the network's dtype.
+
 Threads: with T > 1 the epoch loop runs in an OpenMP parallel region.
 Each layer's neurons are cut into a few fixed blocks, and thread t owns whole
 blocks: its columns of Z^l, A^l and D^l, its rows of W^l and b^l.  So the
@@ -519,8 +524,9 @@ cdef int _column_kind(object v, Py_ssize_t n) noexcept:
 
 
 def pair_samples(object data, Py_ssize_t n_in, Py_ssize_t n_out):
-    """The book's training data, a list of tuples (x, y) of column vectors
-    (n_in, 1) and (n_out, 1), without copying them; or None when any pair
+    """The book's training data, a list (or other iterable) of tuples (x, y)
+    of column vectors (n_in, 1) and (n_out, 1), without copying the
+    arrays; or None when any pair
     does not have that form with finite values, all x of one dtype (float32
     or float64) and all y of one -- then stack them instead, which also
     says what is wrong."""
