@@ -2,8 +2,9 @@
 
 The book's conventions: a sample x is a column vector (n_0, 1); a training
 pair is (x, y) with y a column vector (n_L, 1); a test pair is (x, label)
-with an integer label.  The engine wants samples as the rows of float64
-matrices; these helpers turn one form into the other, checking as they go.
+with an integer label.  The engine reads training pairs where they lie
+(training_samples); everything else -- and pairs of any other form -- is
+turned into rows of float64 matrices here, checked on the way.
 """
 import numpy as np
 
