@@ -427,6 +427,15 @@ cdef class Samples:
             raise ValueError("an empty Samples: make one with matrix_samples or pair_samples")
         return 0
 
+    cdef int _check_order(self, const Py_ssize_t[::1] order) except -1:
+        """That the tables are filled and order names only samples in them."""
+        cdef Py_ssize_t i
+        self._check_ready()
+        for i in range(order.shape[0]):
+            if order[i] < 0 or order[i] >= self.n:
+                raise IndexError("order names a sample that is not in data")
+        return 0
+
     cdef double _max_abs(self, const void **table, int single, Py_ssize_t width) except? -1:
         """max |v| over every row of a table (NaN if any value is NaN).  A
         pass over all the data, bound by memory bandwidth: on two threads
@@ -460,20 +469,23 @@ cdef class Samples:
     def order_of(self, pairs):
         """The sample numbers of the pairs of a list, in its order: the order
         in which to visit the samples after the list was shuffled."""
-        if type(pairs) is not list:
-            pairs = list(pairs)
-        cdef Py_ssize_t i, n = len(pairs)
-        out = np.empty(n, dtype=np.intp)
-        cdef Py_ssize_t[::1] order = out
-        cdef dict row_of = self.row_of
-        cdef list items = pairs
-        try:
-            for i in range(n):
-                order[i] = row_of[id(items[i])]
-        except (KeyError, TypeError):
-            raise ValueError("the list holds a pair that was not in it when "
-                             "training started") from None
-        return out
+        return visit_order(self.row_of, pairs)
+
+
+def visit_order(dict row_of, pairs):
+    """row_of[id(pair)] for each pair of a list, in its order, as an index
+    array: where each pair of a shuffled list was when training started."""
+    cdef list items = pairs if type(pairs) is list else list(pairs)
+    cdef Py_ssize_t i, n = len(items)
+    out = np.empty(n, dtype=np.intp)
+    cdef Py_ssize_t[::1] order = out
+    try:
+        for i in range(n):
+            order[i] = row_of[id(items[i])]
+    except (KeyError, TypeError):
+        raise ValueError("the list holds a pair that was not in it when "
+                         "training started") from None
+    return out
 
 
 cdef int _real_kind(cnp.ndarray a) noexcept:
@@ -709,12 +721,9 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
     cdef int status = STATUS_OK
     if n == 0:
         return status, 0
-    data._check_ready()
+    data._check_order(order)
     if data.n_in != sizes[0] or data.n_out != sizes[len(sizes) - 1]:
         raise ValueError("the samples do not fit the network's input and output layers")
-    for i in range(n):
-        if order[i] < 0 or order[i] >= data.n:
-            raise IndexError("order names a sample that is not in data")
     if check_every <= 0:
         check_every = n        # once an epoch at least
     if xmax < 0:
@@ -859,12 +868,9 @@ def _gather_rows(floating[:, ::1] out, Samples data not None,
                  const Py_ssize_t[::1] order):
     """out[i] <- the input of sample order[i] of data, in out's dtype."""
     cdef Py_ssize_t i
-    data._check_ready()
+    data._check_order(order)
     if out.shape[0] != order.shape[0] or out.shape[1] != data.n_in:
         raise ValueError("out must have one row of n_in values per entry of order")
-    for i in range(order.shape[0]):
-        if order[i] < 0 or order[i] >= data.n:
-            raise IndexError("order names a sample that is not in data")
     with nogil:
         gather_rows(&out[0, 0], data.rows.x, &order[0], data.rows.x_single,
                     order.shape[0], data.n_in)

@@ -20,11 +20,12 @@ slower NumPy path (fastbp._numpy_path).
 Files written by ``save`` are network2.py's JSON, and ``load`` reads the
 book's files (see fastbp.io).
 """
+import functools
 import random
 
 import numpy as np
 
-from . import _book, _checks, _numpy_path, _training, io as _io
+from . import _book, _checks, _engine, _numpy_path, _training, io as _io
 from ._book import sigmoid, sigmoid_prime, vectorized_result  # noqa: F401  (book API)
 from ._engine import argmax as _argmax_rows, cost_total as _cost_total
 
@@ -189,7 +190,7 @@ class Network:
             order_of, xmax = X.order_of, X.max_abs()
         else:
             X, Y, row_of = _book.stack_pairs("training_data", training_data, self.sizes)
-            order_of = lambda data: [row_of[id(pair)] for pair in data]  # noqa: E731
+            order_of = functools.partial(_engine.visit_order, row_of)
             xmax = _training.max_abs(X)
         n = len(training_data)
         if monitor_evaluation_cost or monitor_evaluation_accuracy:
