@@ -13,15 +13,21 @@ from . import _checks, _engine
 DTYPE = np.dtype(np.float64)
 
 
-def stack_pairs(name, data, sizes):
-    """The (x, y) pairs of ``data`` as row matrices X (n, n_0) and Y (n, n_L),
-    and a map from id(pair) to its row, to follow the pairs through a shuffle."""
+def _unzip(name, data, second):
+    """The first and the second members of the pairs of ``data``."""
     if len(data) == 0:
         raise ValueError(f"{name} is empty")
     try:
-        xs, ys = zip(*data)
+        firsts, seconds = zip(*data)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a list of (x, y) tuples") from None
+        raise ValueError(f"{name} must be a list of (x, {second}) tuples") from None
+    return firsts, seconds
+
+
+def stack_pairs(name, data, sizes):
+    """The (x, y) pairs of ``data`` as row matrices X (n, n_0) and Y (n, n_L),
+    and a map from id(pair) to its row, to follow the pairs through a shuffle."""
+    xs, ys = _unzip(name, data, "y")
     X = stack_columns(f"{name} x", xs, sizes[0])
     Y = stack_columns(f"{name} y", ys, sizes[-1])
     row_of = {id(pair): i for i, pair in enumerate(data)}
@@ -45,12 +51,7 @@ def training_samples(name, data, sizes):
 
 def stack_labelled(name, data, sizes):
     """The (x, label) pairs of ``data`` as X (n, n_0) and the labels (n,)."""
-    if len(data) == 0:
-        raise ValueError(f"{name} is empty")
-    try:
-        xs, labels = zip(*data)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a list of (x, label) tuples") from None
+    xs, labels = _unzip(name, data, "label")
     X = stack_columns(f"{name} x", xs, sizes[0])
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
