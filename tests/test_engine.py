@@ -201,6 +201,55 @@ def test_train_epoch_float32(make_problem, sizes, acts, cost):
         assert_allclose(b[l].ravel(), ref_b[l], rtol=0, atol=2e-5)
 
 
+def at_offset(a, offset):
+    """A C-contiguous copy of a whose data starts `offset` bytes past a
+    64-byte boundary."""
+    raw = np.empty(a.nbytes + 128, dtype=np.uint8)
+    start = (-raw.ctypes.data) % 64 + offset
+    out = raw[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("eta", [0.05, 1e3], ids=["trains", "diverges"])
+def test_train_epoch_gives_the_same_bits_whatever_the_alignment(dtype, eta):
+    """A call of many mini-batches trains cache-aligned copies of misaligned
+    parameters and writes them back, also when it stops at a refused
+    mini-batch: the caller's arrays end bit-identical to aligned ones."""
+    sizes, names = [6, 16, 16, 3], ["relu", "relu", "linear"]
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((120, 6))
+    Y = rng.standard_normal((120, 3))
+    weights = [rng.standard_normal((o, i)) / np.sqrt(i) for i, o in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal(o) for o in sizes[1:]]
+    order = rng.permutation(120).astype(np.intp)
+    data = _engine.matrix_samples(X.astype(dtype), Y.astype(dtype))
+    codes = [0] + [ACT[a] for a in names]
+    results = {}
+    for offset in (0, 8, 16, 40):
+        W = [at_offset(w.astype(dtype), offset) for w in weights]
+        b = [at_offset(v.astype(dtype), offset) for v in biases]
+        status, done = _engine.train_epoch(W, b, sizes, codes, COST["quadratic"], data,
+                                           order, 5, eta, 1.0)
+        results[offset] = status, done, [p.copy() for p in W + b]
+    status, done, params = results[0]
+    if eta < 1:
+        assert (status, done) == (_engine.OK, 24)
+        if dtype == np.float64:
+            ref_w, ref_b = ref.train(weights, biases, names, "quadratic", X, Y, [order], 5, eta)
+            for l in range(len(weights)):
+                assert_allclose(params[l], ref_w[l], rtol=0, atol=1e-12)
+                assert_allclose(params[len(weights) + l], ref_b[l], rtol=0, atol=1e-12)
+    else:
+        assert status == _engine.DIVERGED and 1 <= done < 24
+    assert not np.array_equal(params[0], weights[0].astype(dtype))
+    for offset in (8, 16, 40):
+        assert results[offset][:2] == (status, done)
+        for p, q in zip(results[offset][2], params):
+            np.testing.assert_array_equal(p, q)
+
+
 # ---------------------------------------------------------------------------
 # Feedforward, backprop and the cost
 
