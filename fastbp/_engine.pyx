@@ -32,8 +32,8 @@ blocks: its columns of Z^l, A^l and D^l, its rows of W^l and b^l.  So the
 feedforward and BP2 products are split by output columns and the BP4 update
 by rows of W^l; no two threads ever write the same memory, and a barrier
 stands wherever a thread next reads what the others wrote (all of A^l, all
-of D^{l+1}).  BLAS itself runs single-threaded meanwhile (the Python layer
-arranges it).
+of D^{l+1}).  Each thread gathers its own copy of the mini-batch's inputs.
+BLAS itself runs single-threaded meanwhile (the Python layer arranges it).
 
 Nothing here checks its arguments beyond what memory safety needs: the
 Python layer (fastbp/_training.py) validates everything first.
@@ -127,7 +127,8 @@ cdef struct Layers:
     void **b              # b[l]: n_l
     void **A              # A[l]: batch x n_l activations (l >= 1)
     void **D              # D[l]: batch x n_l errors delta^l (l >= 1)
-    void *inputs[2]       # the mini-batch's A^0, double-buffered
+    void *inputs[2 * MAX_BLOCKS]  # inputs[2t + p]: thread t's copy of the mini-batch's A^0,
+                                  # double-buffered (p = 0, 1)
     void *targets[2]      # the mini-batch's Y, double-buffered
     int T                 # threads
     Py_ssize_t *nblocks   # nblocks[l]: blocks of layer l
@@ -359,14 +360,16 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
     cdef floating *y
     while start < n:
         m = batch_size if start + batch_size <= n else n - start
-        a0 = <floating *> net.inputs[parity]
+        a0 = <floating *> net.inputs[2 * t + parity]
         y = <floating *> net.targets[parity]
-        # Each thread gathers its share of the rows; the double buffer lets
-        # it do so while the others still read the previous mini-batch.
+        # Each thread gathers the whole mini-batch's inputs for itself: its
+        # products read every row, and reading a row from the data set costs
+        # less than reading it from another core's cache.  The targets are
+        # gathered in shares, the double buffer letting a thread write while
+        # the others still read the previous mini-batch.
+        gather_rows(a0, rows.x, order + start, rows.x_single, m, n_in)
         r0 = (m * t) // T
         r1 = (m * (t + 1)) // T
-        gather_rows(a0 + r0 * n_in, rows.x, order + start + r0, rows.x_single,
-                    r1 - r0, n_in)
         gather_rows(y + r0 * n_out, rows.y, order + start + r0, rows.y_single,
                     r1 - r0, n_out)
         _wait(net, t)
@@ -609,10 +612,10 @@ cdef inline bint _is_aligned(object arr):
 cdef class _Buffers:
     """The Layers struct of one call, with the memory it points to.
 
-    Activation buffers, the errors D^l (deltas, for backprop) and the
-    double-buffered mini-batch (gather, for the epoch loop) are NumPy arrays
-    allocated once per call, each starting on a cache line; the C tables are
-    freed with this object.  With aligned_params, weights and biases (which
+    Activation buffers, the errors D^l (deltas, for backprop) and each
+    thread's double-buffered mini-batch (gather, for the epoch loop) are
+    NumPy arrays allocated once per call, each starting on a cache line; the
+    C tables are freed with this object.  With aligned_params, weights and biases (which
     must be C-contiguous) that do not start on a cache line are replaced by
     aligned copies, which _copy_back() writes into the caller's arrays."""
     cdef Layers net
@@ -627,7 +630,7 @@ cdef class _Buffers:
                   Py_ssize_t rows, object dtype, bint deltas, bint gather=False,
                   int threads=1, bint aligned_params=False):
         cdef Py_ssize_t L = len(sizes), l
-        cdef int T = max(threads, 1)
+        cdef int T = min(max(threads, 1), MAX_BLOCKS)
         self.keep = []
         self.n_copies = 0
         self.copy_to = <void **> calloc(2 * L, sizeof(void *))
@@ -667,9 +670,10 @@ cdef class _Buffers:
                 self.net.A[l] = self._array((rows, sizes[l]), dtype)
                 if deltas:
                     self.net.D[l] = self._array((rows, sizes[l]), dtype)
-        for l in range(2):
-            self.net.inputs[l] = self._array((rows, sizes[0]), dtype) if gather else NULL
-            self.net.targets[l] = self._array((rows, sizes[L - 1]), dtype) if gather else NULL
+        for l in range(2 * T if gather else 0):
+            self.net.inputs[l] = self._array((rows, sizes[0]), dtype)
+        for l in range(2 if gather else 0):
+            self.net.targets[l] = self._array((rows, sizes[L - 1]), dtype)
         _make_blocks(&self.net)
         _set_threads(&self.net, T)
 
