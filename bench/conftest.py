@@ -94,6 +94,7 @@ def _run_benchmark(benchmark, group, contender, case, rounds=3):
     # Short runs are noisy: give them more rounds, about half a second in all.
     estimate = (time.perf_counter() - t0) * contender.samples / bench.warm_samples(case)
     rounds = max(rounds, min(MAX_ROUNDS, int(0.5 / max(estimate, 1e-9))))
+    time.sleep(bench.SETTLE_PAUSE)      # the previous benchmark's threads go idle
     benchmark.pedantic(contender.run, setup=contender.reset, rounds=rounds, iterations=1,
                        warmup_rounds=0)
 

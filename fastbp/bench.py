@@ -526,9 +526,19 @@ def make_contender(name, case, per_sample_subset=PER_SAMPLE_SUBSET, threads=None
     raise ValueError(f"unknown contender {name!r}; choose from fastbp, {', '.join(REFERENCES)}")
 
 
-def time_epoch(contender, scale_to=None):
-    """Seconds of one run() after a reset(), scaled to ``scale_to`` samples."""
+# Seconds to wait before each timed run.  Thread pools spin for a while after
+# their work ends before they sleep (OpenBLAS about 0.1 s; PyTorch's OpenMP
+# and JAX's pools likewise); without the pause, the threads of the contender
+# timed just before would keep a core busy into the next contender's run,
+# which loses most when it uses every core itself.
+SETTLE_PAUSE = 0.25
+
+
+def time_epoch(contender, scale_to=None, pause=SETTLE_PAUSE):
+    """Seconds of one run() after a reset() and a pause of ``pause`` seconds
+    (see SETTLE_PAUSE), scaled to ``scale_to`` samples."""
     contender.reset()
+    time.sleep(pause)
     t0 = time.perf_counter()
     contender.run()
     seconds = time.perf_counter() - t0
