@@ -207,12 +207,18 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
         # First train a little on one thread: idle BLAS threads left spinning
         # by NumPy work just before (OpenBLAS spins ~0.1 s before sleeping)
         # would otherwise slow the multi-threaded probe down.
-        while plan.settle > 0 and done * batch_size + 5 * probe <= n:
+        # The parts grow (doubling, but not past the settling time left), so
+        # that a long settling takes few calls.
+        part_size = probe
+        while plan.settle > 0 and done * batch_size + part_size + 4 * probe <= n:
             t0 = time.perf_counter()
-            part = order[done * batch_size:done * batch_size + probe]
+            part = order[done * batch_size:done * batch_size + part_size]
             done += _run(weights, biases, sizes, act_codes, cost_code, data, part,
                          batch_size, eta, decay, xmax, 1, per_batch, done, n)
-            plan.settle -= time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+            plan.settle -= seconds
+            left = int(plan.settle / max(seconds / part_size, 1e-12))
+            part_size = max(probe, min(2 * part_size, left // batch_size * batch_size))
         most = min(plan.n_max, useful)
         for count in (1, most, 1, most):
             part = order[done * batch_size:done * batch_size + probe]
