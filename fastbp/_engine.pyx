@@ -57,6 +57,7 @@ from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         fbp_barrier, fbp_barrier_init, fbp_barrier_wait,
                         FBP_SIGMOID, FBP_TANH)
 
+import os
 import numpy as np
 cimport numpy as cnp
 
@@ -76,16 +77,45 @@ DIVERGED = STATUS_DIVERGED
 cdef double LIMIT_DOUBLE = 1e300
 cdef double LIMIT_FLOAT = 1e36
 
-# Each layer's neurons are cut into at most MAX_BLOCKS fixed blocks of at
-# least BLOCK_MIN neurons; threads take whole blocks.  The blocks depend on
-# the layer's width only, never on the number of threads, so every BLAS call
-# (and so every rounding) is the same whatever the thread count: the result
-# of training does not depend on it.  Wide blocks start on multiples of
-# COLUMN_ALIGN (a 64-byte cache line of doubles) to keep threads off each
-# other's cache lines.
+# Each layer's neurons are cut into at most BLOCKS fixed blocks of at least
+# BLOCK_MIN neurons; threads take whole blocks.  The blocks depend on the
+# layer's width and the machine only, never on the number of threads, so
+# every BLAS call (and so every rounding) is the same whatever the thread
+# count: the result of training does not depend on it.  BLOCKS is the
+# machine's number of cores rounded down to a power of two, at most
+# MAX_BLOCKS: one block per thread when the engine uses every core, since
+# each gemm call packs its shared operand (A^{l-1}, or D^{l+1}) anew, and on
+# 2 cores four blocks of W2's 1024-neuron layers instead of two made an
+# epoch 7-20% slower.  Wide blocks start on multiples of COLUMN_ALIGN (a
+# 64-byte cache line of doubles) to keep threads off each other's cache
+# lines.
 DEF MAX_BLOCKS = 4
 cdef Py_ssize_t BLOCK_MIN = 8
 cdef Py_ssize_t COLUMN_ALIGN = 8
+
+
+def _blocks_for(cores):
+    """The most blocks per layer: cores rounded down to a power of two, at
+    most MAX_BLOCKS."""
+    blocks = 1
+    while blocks * 2 <= min(cores, MAX_BLOCKS):
+        blocks *= 2
+    return blocks
+
+
+BLOCKS = _blocks_for(os.cpu_count() or 1)
+cdef Py_ssize_t _BLOCKS = BLOCKS
+
+
+def _set_blocks(Py_ssize_t blocks):
+    """Cut layers into at most `blocks` blocks from now on (1, 2 or 4;
+    for tests of the thread split on a machine with fewer cores).
+    Returns the previous setting."""
+    global BLOCKS, _BLOCKS
+    if blocks not in (1, 2, 4):
+        raise ValueError("blocks must be 1, 2 or 4")
+    previous, BLOCKS, _BLOCKS = BLOCKS, blocks, blocks
+    return previous
 
 # Scans of at least this many values (max |x| over a training set) are
 # split over two threads.
@@ -158,12 +188,13 @@ cdef inline Py_ssize_t _first_block(Layers *net, int t, Py_ssize_t l) noexcept n
 
 
 cdef void _make_blocks(Layers *net) noexcept nogil:
-    """Cut each layer into 1, 2 or 4 blocks of at least BLOCK_MIN neurons."""
+    """Cut each layer into 1, 2 or 4 (at most BLOCKS) blocks of at least
+    BLOCK_MIN neurons."""
     cdef Py_ssize_t l, n, k, nb, lo
     for l in range(net.L):
         n = net.sizes[l]
         nb = 1
-        while nb * 2 <= MAX_BLOCKS and n // (nb * 2) >= BLOCK_MIN:
+        while nb * 2 <= _BLOCKS and n // (nb * 2) >= BLOCK_MIN:
             nb *= 2
         net.nblocks[l] = nb
         for k in range(nb + 1):
@@ -792,7 +823,7 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
         check_every = n        # once an epoch at least
     if xmax < 0:
         xmax = data.max_abs()
-    threads = max(1, min(threads, MAX_BLOCKS))
+    threads = max(1, min(threads, _BLOCKS))
     dtype = np.asarray(weights[0]).dtype
     cdef _Buffers buf = _Buffers(weights, biases, sizes, acts, min(batch_size, n), dtype,
                                  True, True, threads,

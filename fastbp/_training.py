@@ -189,7 +189,7 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
     order = np.ascontiguousarray(order, dtype=np.intp)
     n = len(order)
     per_batch = flops_per_sample(sizes) * min(batch_size, n)
-    useful = int(max(1, per_batch // _MIN_FLOPS_PER_THREAD))
+    useful = int(max(1, min(per_batch // _MIN_FLOPS_PER_THREAD, _engine.BLOCKS)))
     if xmax is None:
         xmax = data.max_abs()
     if not isinstance(threads, ThreadPlan):
