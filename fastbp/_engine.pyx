@@ -82,8 +82,9 @@ cdef double LIMIT_FLOAT = 1e36
 # layer's width and the machine only, never on the number of threads, so
 # every BLAS call (and so every rounding) is the same whatever the thread
 # count: the result of training does not depend on it.  BLOCKS is the
-# machine's number of cores rounded down to a power of two, at most
-# MAX_BLOCKS: one block per thread when the engine uses every core, since
+# machine's number of logical CPUs (os.cpu_count(), a constant of the
+# machine, unlike the CPUs a process may use) rounded down to a power of two,
+# at most MAX_BLOCKS: one block per thread when the engine uses every CPU, since
 # each gemm call packs its shared operand (A^{l-1}, or D^{l+1}) anew, and on
 # 2 cores four blocks of W2's 1024-neuron layers instead of two made an
 # epoch 7-20% slower.  Wide blocks start on multiples of COLUMN_ALIGN (a
@@ -157,8 +158,7 @@ cdef struct Layers:
     void **b              # b[l]: n_l
     void **A              # A[l]: batch x n_l activations (l >= 1)
     void **D              # D[l]: batch x n_l errors delta^l (l >= 1)
-    void *inputs[2 * MAX_BLOCKS]  # inputs[2t + p]: thread t's copy of the mini-batch's A^0,
-                                  # double-buffered (p = 0, 1)
+    void *inputs[MAX_BLOCKS]  # inputs[t]: thread t's copy of the mini-batch's A^0
     void *targets[2]      # the mini-batch's Y, double-buffered
     int T                 # threads
     Py_ssize_t *nblocks   # nblocks[l]: blocks of layer l
@@ -387,17 +387,17 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
     cdef Py_ssize_t start = 0, m, r0, r1, k = 0
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.L - 1]
     cdef int parity = 0, T = net.T
-    cdef floating *a0
+    cdef floating *a0 = <floating *> net.inputs[t]
     cdef floating *y
     while start < n:
         m = batch_size if start + batch_size <= n else n - start
-        a0 = <floating *> net.inputs[2 * t + parity]
         y = <floating *> net.targets[parity]
-        # Each thread gathers the whole mini-batch's inputs for itself: its
+        # Each thread gathers the whole mini-batch's inputs for itself (its
         # products read every row, and reading a row from the data set costs
-        # less than reading it from another core's cache.  The targets are
-        # gathered in shares, the double buffer letting a thread write while
-        # the others still read the previous mini-batch.
+        # less than reading it from another core's cache), after its last use
+        # of the previous one.  The targets are gathered in shares, the
+        # double buffer letting a thread write while the others still read
+        # the previous mini-batch.
         gather_rows(a0, rows.x, order + start, rows.x_single, m, n_in)
         r0 = (m * t) // T
         r1 = (m * (t + 1)) // T
@@ -640,6 +640,13 @@ cdef inline bint _is_aligned(object arr):
     return (<size_t> arr.ctypes.data) % CACHE_LINE == 0
 
 
+cdef bint _any_overlap(list arrays):
+    """Whether any two of the arrays share memory (the same array twice, or
+    views of one buffer): their bytes [data, data + nbytes) intersect."""
+    spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes) for a in arrays)
+    return any(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1))
+
+
 cdef class _Buffers:
     """The Layers struct of one call, with the memory it points to.
 
@@ -692,6 +699,8 @@ cdef class _Buffers:
                 or not self.net.barrier or not self.net.sense
                 or not self.copy_to or not self.copy_from or not self.copy_bytes):
             raise MemoryError()
+        if aligned_params and _any_overlap(weights + biases):
+            aligned_params = False      # one copy per array would split it
         for l in range(L):
             self.net.sizes[l] = sizes[l]
             self.net.acts[l] = acts[l]
@@ -701,7 +710,7 @@ cdef class _Buffers:
                 self.net.A[l] = self._array((rows, sizes[l]), dtype)
                 if deltas:
                     self.net.D[l] = self._array((rows, sizes[l]), dtype)
-        for l in range(2 * T if gather else 0):
+        for l in range(T if gather else 0):
             self.net.inputs[l] = self._array((rows, sizes[0]), dtype)
         for l in range(2 if gather else 0):
             self.net.targets[l] = self._array((rows, sizes[L - 1]), dtype)
@@ -718,6 +727,7 @@ cdef class _Buffers:
             return self._pointer(arr)
         cdef object copy = aligned_empty(arr.shape, arr.dtype)
         copy[...] = arr
+        self.keep.append(arr)           # written back into: kept alive until then
         self.keep.append(copy)
         self.copy_to[self.n_copies] = self._pointer(arr)
         self.copy_from[self.n_copies] = self._pointer(copy)
@@ -802,8 +812,8 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
     weights[l] (n_{l+1} x n_l) and biases[l] (n_{l+1} values) must be
     C-contiguous arrays of one dtype, float32 or float64, the dtype of the
     arithmetic.  order lists the samples of data in the order to visit them.
-    The whole epoch runs without the GIL, on `threads` OpenMP threads (BLAS
-    must then be single-threaded).  A call of many mini-batches trains
+    The whole epoch runs without the GIL, on `threads` OpenMP threads (at
+    most BLOCKS; BLAS must then be single-threaded).  A call of many mini-batches trains
     cache-aligned copies of parameters that are not aligned and writes them
     back before returning, whatever the status.  xmax, max |x| over the inputs, is
     computed when not given (pass it to save a pass over the data when

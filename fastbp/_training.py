@@ -210,10 +210,15 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
         # First train a little on one thread: idle BLAS threads left spinning
         # by NumPy work just before (OpenBLAS spins ~0.1 s before sleeping)
         # would otherwise slow the multi-threaded probe down.
-        # The parts grow (doubling, but not past the settling time left), so
-        # that a long settling takes few calls.
+        # The parts grow (doubling, but not past the settling time left, nor
+        # into the room the probe needs), so that a long settling takes few
+        # calls.
         part_size = probe
-        while plan.settle > 0 and done * batch_size + part_size + 4 * probe <= n:
+        while plan.settle > 0:
+            room = (n - done * batch_size - 4 * probe) // batch_size * batch_size
+            part_size = min(part_size, room)
+            if part_size < probe:
+                break
             t0 = time.perf_counter()
             part = order[done * batch_size:done * batch_size + part_size]
             done += _run(weights, biases, sizes, act_codes, cost_code, data, part,

@@ -211,9 +211,10 @@ def at_offset(a, offset):
     return out
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("eta", [0.05, 1e3], ids=["trains", "diverges"])
-def test_train_epoch_gives_the_same_bits_whatever_the_alignment(dtype, eta):
+def test_train_epoch_gives_the_same_bits_whatever_the_alignment(dtype, eta, threads):
     """A call of many mini-batches trains cache-aligned copies of misaligned
     parameters and writes them back, also when it stops at a refused
     mini-batch: the caller's arrays end bit-identical to aligned ones."""
@@ -231,7 +232,7 @@ def test_train_epoch_gives_the_same_bits_whatever_the_alignment(dtype, eta):
         W = [at_offset(w.astype(dtype), offset) for w in weights]
         b = [at_offset(v.astype(dtype), offset) for v in biases]
         status, done = _engine.train_epoch(W, b, sizes, codes, COST["quadratic"], data,
-                                           order, 5, eta, 1.0)
+                                           order, 5, eta, 1.0, 0, -1.0, threads)
         results[offset] = status, done, [p.copy() for p in W + b]
     status, done, params = results[0]
     if eta < 1:
@@ -248,6 +249,29 @@ def test_train_epoch_gives_the_same_bits_whatever_the_alignment(dtype, eta):
         assert results[offset][:2] == (status, done)
         for p, q in zip(results[offset][2], params):
             np.testing.assert_array_equal(p, q)
+
+
+def test_train_epoch_trains_one_array_given_twice_as_one():
+    """The same array as two layers' weights (or biases): however it is
+    aligned, it is trained as one array, in place, as a short call would."""
+    sizes, codes = [16, 16, 16], [0, ACT["tanh"], ACT["linear"]]
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((80, 16))
+    Y = rng.standard_normal((80, 16))
+    data = _engine.matrix_samples(X, Y)
+    W0 = rng.standard_normal((16, 16)) / 4
+    results = []
+    for offset, batches in ((0, 16), (16, 16), (16, 4)):
+        W = at_offset(W0, offset)
+        b = at_offset(np.zeros(16), offset)
+        for part in np.array_split(np.arange(80, dtype=np.intp), 16 // batches):
+            status, _ = _engine.train_epoch([W, W], [b, b], sizes, codes, COST["quadratic"],
+                                            data, part, 5, 0.05, 1.0)
+            assert status == _engine.OK
+        results.append((W.copy(), b.copy()))
+    for W, b in results[1:]:
+        np.testing.assert_array_equal(W, results[0][0])
+        np.testing.assert_array_equal(b, results[0][1])
 
 
 # ---------------------------------------------------------------------------

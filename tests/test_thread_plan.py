@@ -47,7 +47,8 @@ def test_engine_threads_give_identical_weights(dtype, threads, blocks):
         np.testing.assert_array_equal(a, b)
 
 
-def test_thread_plan_probes_then_keeps_its_choice(monkeypatch):
+@pytest.mark.parametrize("blocks", [2], indirect=True)
+def test_thread_plan_probes_then_keeps_its_choice(monkeypatch, blocks):
     monkeypatch.setattr(_training, "_MIN_FLOPS_PER_THREAD", 1.0)
     monkeypatch.setattr(_training.ThreadPlan, "PROBE_FLOPS", 1.0)   # 2 batches per probe
     plan = _training.ThreadPlan(2)
