@@ -83,11 +83,11 @@ cdef double LIMIT_FLOAT = 1e36
 # every BLAS call (and so every rounding) is the same whatever the thread
 # count: the result of training does not depend on it.  BLOCKS is the
 # machine's number of logical CPUs (os.cpu_count(), a constant of the
-# machine, unlike the CPUs a process may use) rounded down to a power of two,
-# at most MAX_BLOCKS: one block per thread when the engine uses every CPU, since
-# each gemm call packs its shared operand (A^{l-1}, or D^{l+1}) anew, and on
-# 2 cores four blocks of W2's 1024-neuron layers instead of two made an
-# epoch 7-20% slower.  Wide blocks start on multiples of COLUMN_ALIGN (a
+# machine, unlike the CPUs a process may use) rounded down to a power of
+# two, at most MAX_BLOCKS: one block per thread when the engine uses every
+# CPU, since each gemm call packs its shared operand (A^{l-1}, or D^{l+1})
+# anew, and on 2 cores four blocks of W2's 1024-neuron layers instead of two
+# made an epoch 7-20% slower.  Wide blocks start on multiples of COLUMN_ALIGN (a
 # 64-byte cache line of doubles) to keep threads off each other's cache
 # lines.
 DEF MAX_BLOCKS = 4
@@ -650,12 +650,13 @@ cdef bint _any_overlap(list arrays):
 cdef class _Buffers:
     """The Layers struct of one call, with the memory it points to.
 
-    Activation buffers, the errors D^l (deltas, for backprop) and each
-    thread's double-buffered mini-batch (gather, for the epoch loop) are
-    NumPy arrays allocated once per call, each starting on a cache line; the
-    C tables are freed with this object.  With aligned_params, weights and biases (which
-    must be C-contiguous) that do not start on a cache line are replaced by
-    aligned copies, which _copy_back() writes into the caller's arrays."""
+    Activation buffers, the errors D^l (deltas, for backprop), and for the
+    epoch loop (gather) each thread's copy of the mini-batch's inputs and the
+    double-buffered targets, are NumPy arrays allocated once per call, each
+    starting on a cache line; the C tables are freed with this object.  With
+    aligned_params, weights and biases (which must be C-contiguous) that do
+    not start on a cache line are replaced by aligned copies, which
+    _copy_back() writes into the caller's arrays."""
     cdef Layers net
     cdef list keep      # the arrays the pointers point into
     # The parameters trained as copies: the caller's memory, the copy, bytes.
@@ -813,16 +814,16 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
     C-contiguous arrays of one dtype, float32 or float64, the dtype of the
     arithmetic.  order lists the samples of data in the order to visit them.
     The whole epoch runs without the GIL, on `threads` OpenMP threads (at
-    most BLOCKS; BLAS must then be single-threaded).  A call of many mini-batches trains
-    cache-aligned copies of parameters that are not aligned and writes them
-    back before returning, whatever the status.  xmax, max |x| over the inputs, is
-    computed when not given (pass it to save a pass over the data when
-    running several epochs on it).
+    most BLOCKS; BLAS must then be single-threaded).  A call of many
+    mini-batches trains cache-aligned copies of parameters that are not
+    aligned and writes them back before returning, whatever the status.
+    xmax, max |x| over the inputs, is computed when not given (pass it to
+    save a pass over the data when running several epochs on it).
 
     Returns (status, mini-batches applied), status OK or DIVERGED; a
     KeyboardInterrupt (or any exception a signal handler raises) propagates
     with the mini-batches before it applied."""
-    cdef Py_ssize_t n = order.shape[0], i, done = 0
+    cdef Py_ssize_t n = order.shape[0], done = 0
     cdef int status = STATUS_OK
     if n == 0:
         return status, 0
@@ -975,7 +976,6 @@ def _bias_update(floating[::1] b, const floating[:, ::1] D, floating alpha, floa
 def _gather_rows(floating[:, ::1] out, Samples data not None,
                  const Py_ssize_t[::1] order):
     """out[i] <- the input of sample order[i] of data, in out's dtype."""
-    cdef Py_ssize_t i
     data._check_order(order)
     if out.shape[0] != order.shape[0] or out.shape[1] != data.n_in:
         raise ValueError("out must have one row of n_in values per entry of order")

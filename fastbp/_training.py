@@ -184,8 +184,8 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
     last good mini-batch.
 
     The samples are the rows of the checked matrices X and Y, or X is an
-    _engine.Samples (see _book.training_samples) and Y is None.  xmax = max |X| (see
-    max_abs) saves a pass over X when given.  threads is a number of threads
+    _engine.Samples (see _book.training_samples) and Y is None.
+    xmax = max |X| (see max_abs) saves a pass over X when given.  threads is a number of threads
     or a ThreadPlan; either way an upper bound, since a small network trains
     on fewer."""
     data = X if isinstance(X, _engine.Samples) else _engine.matrix_samples(X, Y)
