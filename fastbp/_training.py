@@ -158,10 +158,10 @@ class ThreadPlan:
 
     # More threads are kept unless they time this much slower than one: the
     # probe is short, and on a noisy machine two close timings say little,
-    # while a busy machine makes the split lose many times over.  The probe
-    # also undersells the split: on an idle 2-core machine, W1 epochs took
-    # 0.149 s on two threads and 0.200 s on one (float32: 0.100 and 0.119),
-    # while probes of the same epochs timed two threads 0.97-1.19 times one.
+    # while a busy machine makes the split lose many times over.  On an idle
+    # 2-core machine W1's probe timed two threads at 0.86-1.07 times one
+    # (python -m fastbp bench --workload W1), and whole epochs on two threads
+    # were as fast or faster (the same with --threads 1: see README, Speed).
     TOLERANCE = 1.25
 
     def __init__(self, n_max):
