@@ -87,7 +87,7 @@ cdef double LIMIT_FLOAT = 1e36
 # two, at most MAX_BLOCKS: one block per thread when the engine uses every
 # CPU, since each gemm call packs its shared operand (A^{l-1}, or D^{l+1})
 # anew, and on 2 cores four blocks of W2's 1024-neuron layers instead of two
-# made an epoch 7-20% slower.  Wide blocks start on multiples of COLUMN_ALIGN (a
+# made epochs measurably slower.  Wide blocks start on multiples of COLUMN_ALIGN (a
 # 64-byte cache line of doubles) to keep threads off each other's cache
 # lines.
 DEF MAX_BLOCKS = 4
