@@ -4,18 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fastbp_clones.h"
 #include "fastbp_kernels.h"
-
-/* On x86-64 Linux with GCC, the element-wise kernels are compiled for
- * AVX-512, AVX2 and baseline x86-64, and the loader picks the best one the
- * processor has (function multi-versioning). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
-    && defined(__linux__) && __GNUC__ >= 11 && !defined(FBP_NO_CLONES)
-#define FBP_CLONES \
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FBP_CLONES
-#endif
 
 /* double: e^r by Taylor to r^13 (|r| <= ln2/2: error < 5e-18). */
 #define REAL double
