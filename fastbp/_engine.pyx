@@ -39,7 +39,7 @@ Nothing here checks its arguments beyond what memory safety needs: the
 Python layer (fastbp/_training.py) validates everything first.
 """
 from libc.stdlib cimport malloc, calloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from libc.math cimport fabs
 from libc.float cimport DBL_MAX
 from cython cimport floating
@@ -51,11 +51,16 @@ cdef extern from "Python.h":
     # result itself, stops, and the def that called it re-raises.
     int _check_signals "PyErr_CheckSignals"() noexcept
 
+from scipy.linalg.cython_blas cimport dgemv
+
 from ._blas cimport gemm_rowmajor, NoTrans, Trans
 from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         gather_rows, max_abs, cost_sum, argmax_rows,
                         fbp_barrier, fbp_barrier_init, fbp_barrier_wait,
-                        FBP_SIGMOID, FBP_TANH)
+                        FBP_SIGMOID, FBP_TANH,
+                        fbp_unary_loop, fbp_book_sigmoid, fbp_book_output_error,
+                        fbp_book_times_derivative, fbp_book_weight_step,
+                        fbp_book_bias_step)
 
 import os
 import numpy as np
@@ -640,7 +645,7 @@ cdef inline bint _is_aligned(object arr):
     return (<size_t> arr.ctypes.data) % CACHE_LINE == 0
 
 
-cdef bint _any_overlap(list arrays):
+def any_overlap(list arrays):
     """Whether any two of the arrays share memory (the same array twice, or
     views of one buffer): their bytes [data, data + nbytes) intersect."""
     spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes) for a in arrays)
@@ -700,7 +705,7 @@ cdef class _Buffers:
                 or not self.net.barrier or not self.net.sense
                 or not self.copy_to or not self.copy_from or not self.copy_bytes):
             raise MemoryError()
-        if aligned_params and _any_overlap(weights + biases):
+        if aligned_params and any_overlap(weights + biases):
             aligned_params = False      # one copy per array would split it
         for l in range(L):
             self.net.sizes[l] = sizes[l]
@@ -938,6 +943,333 @@ def backprop(list weights, list biases, object sizes, object acts, int cost,
 
 
 # ---------------------------------------------------------------------------
+# network.py's arithmetic, sample by sample (fastbp.network's SGD).
+#
+# The book's network.py computes with NumPy, one sample at a time, and sums
+# the samples' gradients in order; csrc/fastbp_book.h lists its operations
+# and says why fastbp.network repeats them exactly: a float64 rounding
+# differs with the order of every sum, and training amplifies the
+# difference.  np.dot of a matrix and a column vector is a BLAS dgemv call;
+# the same call through SciPy's BLAS gives NumPy's bits (both are OpenBLAS
+# builds, with the same kernels: tests/test_book_arithmetic.py checks it),
+# and e^x is NumPy's own float64 exp loop, found in np.exp's loop table.
+# A step writes new weights and biases beside the current ones (the
+# caller's arrays and the call's own, in turn), which they replace only if
+# every value is safe; the call writes the last current ones into the
+# caller's arrays before it returns, whatever the status.  So a mini-batch
+# is applied only as a whole, as in the engine above.  Threads split each
+# mini-batch's samples for the feedforward and BP1-2, and each layer's
+# neurons for the step; every sum is the same whatever the split.
+
+ctypedef void (*_ufunc_loop)(char **, cnp.npy_intp *, cnp.npy_intp *, void *) noexcept nogil
+
+cdef fbp_unary_loop _numpy_exp = NULL
+cdef void *_numpy_exp_data = NULL
+
+
+cdef _call_unary_loop(void *loop, void *data, double[::1] x, double[::1] out):
+    cdef char *args[2]
+    cdef cnp.npy_intp dims[1]
+    cdef cnp.npy_intp steps[2]
+    args[0] = <char *> &x[0]
+    args[1] = <char *> &out[0]
+    dims[0] = x.shape[0]
+    steps[0] = steps[1] = sizeof(double)
+    (<_ufunc_loop> loop)(args, dims, steps, data)
+
+
+def _find_numpy_exp():
+    """Point the book path at NumPy's float64 exp: the first of np.exp's
+    'd->d' inner loops whose results equal np.exp's, bit for bit, on a
+    probe over its whole range (NumPy picks the loop for the processor when
+    it loads).  Returns whether one was found."""
+    global _numpy_exp, _numpy_exp_data
+    cdef cnp.ufunc exp = np.exp
+    cdef int i
+    rng = np.random.default_rng(0)
+    probe = np.concatenate([np.linspace(-746.0, 709.0, 20001),
+                            rng.uniform(-40.0, 40.0, 20000),
+                            rng.standard_normal(20000)])
+    expected = np.exp(probe)
+    out = np.empty_like(probe)
+    for i in range(exp.ntypes):
+        if exp.types[2 * i] != cnp.NPY_DOUBLE or exp.types[2 * i + 1] != cnp.NPY_DOUBLE:
+            continue
+        _call_unary_loop(<void *> exp.functions[i], exp.data[i], probe, out)
+        if np.array_equal(out, expected):
+            _numpy_exp = <fbp_unary_loop> <void *> exp.functions[i]
+            _numpy_exp_data = exp.data[i]
+            return True
+    return False
+
+
+# Whether train_epoch_book can run (NumPy's exp loop was found).
+BOOK_ARITHMETIC = _find_numpy_exp()
+
+
+cdef struct BookLayers:
+    # Layers l = 0 .. L-1 as in Layers; one row per sample of the mini-batch.
+    Py_ssize_t L
+    Py_ssize_t *sizes
+    # W[0][l] and b[0][l] are the caller's arrays, W[1][l] and b[1][l] the
+    # call's own; a step writes the pair that is not current.
+    double **W[2]         # W[k][l]: n_l x n_{l-1}
+    double **b[2]         # b[k][l]: n_l
+    double **A            # A[l]: m x n_l activations; A[0] the gathered inputs
+    double **D            # D[l]: m x n_l errors
+    double *Y             # m x n_L targets
+    double *scratch       # thread t's scratch for -z and e^{-z}: 2 * widest values
+    Py_ssize_t widest
+    int T                 # threads
+    int *ok               # ok[t]: thread t's part of the step is safe
+    fbp_barrier *barrier
+    int *sense            # sense[t]: thread t's side of the barrier
+
+
+cdef class _BookBuffers:
+    """The BookLayers of one call and the memory it points to (NumPy arrays
+    allocated once per call)."""
+    cdef BookLayers net
+    cdef list keep
+
+    def __cinit__(self, list weights, list biases, object sizes, Py_ssize_t rows,
+                  int threads):
+        cdef Py_ssize_t L = len(sizes), l
+        cdef int k, T = min(max(threads, 1), MAX_BLOCKS)
+        self.keep = []
+        self.net.L = L
+        self.net.T = T
+        self.net.widest = max(sizes)
+        self.net.sizes = <Py_ssize_t *> malloc(L * sizeof(Py_ssize_t))
+        for k in range(2):
+            self.net.W[k] = <double **> calloc(L, sizeof(double *))
+            self.net.b[k] = <double **> calloc(L, sizeof(double *))
+        self.net.A = <double **> calloc(L, sizeof(double *))
+        self.net.D = <double **> calloc(L, sizeof(double *))
+        self.net.ok = <int *> calloc(T, sizeof(int))
+        self.net.barrier = <fbp_barrier *> calloc(1, sizeof(fbp_barrier))
+        self.net.sense = <int *> calloc(T, sizeof(int))
+        if (not self.net.sizes or not self.net.W[0] or not self.net.W[1]
+                or not self.net.b[0] or not self.net.b[1] or not self.net.A
+                or not self.net.D or not self.net.ok or not self.net.barrier
+                or not self.net.sense):
+            raise MemoryError()
+        for l in range(L):
+            self.net.sizes[l] = sizes[l]
+            self.net.A[l] = self._array((rows, sizes[l]))
+            if l > 0:
+                self.net.W[0][l] = <double *> <size_t> weights[l - 1].ctypes.data
+                self.net.b[0][l] = <double *> <size_t> biases[l - 1].ctypes.data
+                self.net.W[1][l] = self._array((sizes[l], sizes[l - 1]))
+                self.net.b[1][l] = self._array((sizes[l],))
+                self.net.D[l] = self._array((rows, sizes[l]))
+        self.net.Y = self._array((rows, sizes[L - 1]))
+        self.net.scratch = self._array((T, 2 * self.net.widest))
+        fbp_barrier_init(self.net.barrier, T)
+
+    cdef double *_array(self, shape) except NULL:
+        arr = aligned_empty(shape, np.float64)
+        self.keep.append(arr)
+        return <double *> <size_t> arr.ctypes.data
+
+    cdef void _copy_back(self, int current) noexcept nogil:
+        """Write the current weights and biases into the caller's arrays."""
+        cdef Py_ssize_t l
+        if current == 0:
+            return
+        for l in range(1, self.net.L):
+            memcpy(self.net.W[0][l], self.net.W[1][l],
+                   self.net.sizes[l] * self.net.sizes[l - 1] * sizeof(double))
+            memcpy(self.net.b[0][l], self.net.b[1][l], self.net.sizes[l] * sizeof(double))
+
+    def __dealloc__(self):
+        free(self.net.sizes)
+        free(self.net.W[0])
+        free(self.net.W[1])
+        free(self.net.b[0])
+        free(self.net.b[1])
+        free(self.net.A)
+        free(self.net.D)
+        free(self.net.ok)
+        free(self.net.barrier)
+        free(self.net.sense)
+
+
+cdef void _book_sample(BookLayers *net, int cur, Py_ssize_t s, double *scratch) noexcept nogil:
+    """Feedforward, BP1 and BP2 for sample s of the mini-batch: row s of
+    every A^l and D^l, as network.py's backprop(x, y) computes them, with
+    the weights W[cur]."""
+    cdef Py_ssize_t l, L = net.L
+    cdef int n_in, n_out, inc = 1
+    cdef double one = 1.0, zero = 0.0
+    cdef char trans = b'T', no_trans = b'N'
+    cdef double *out
+    for l in range(1, L):
+        n_in = <int> net.sizes[l - 1]
+        n_out = <int> net.sizes[l]
+        out = net.A[l] + s * n_out
+        memset(out, 0, n_out * sizeof(double))
+        # z = np.dot(w, a): W^l, row-major n_out x n_in, is (W^l)^T column-major
+        dgemv(&trans, &n_in, &n_out, &one, net.W[cur][l], &n_in, net.A[l - 1] + s * n_in,
+              &inc, &zero, out, &inc)
+        # a = sigmoid(z + b)
+        fbp_book_sigmoid(out, net.b[cur][l], n_out, scratch, scratch + net.widest,
+                         _numpy_exp, _numpy_exp_data)
+    n_out = <int> net.sizes[L - 1]
+    # delta = (a - y) * sigmoid_prime(z)                                 (BP1)
+    fbp_book_output_error(net.D[L - 1] + s * n_out, net.A[L - 1] + s * n_out,
+                          net.Y + s * n_out, n_out)
+    for l in range(L - 2, 0, -1):
+        n_in = <int> net.sizes[l + 1]          # this product's inputs: delta^{l+1}
+        n_out = <int> net.sizes[l]
+        out = net.D[l] + s * n_out
+        memset(out, 0, n_out * sizeof(double))
+        # np.dot(w.T, delta): W^{l+1}, row-major n_in x n_out, is column-major
+        # n_out x n_in                                                  (BP2)
+        dgemv(&no_trans, &n_out, &n_in, &one, net.W[cur][l + 1], &n_out,
+              net.D[l + 1] + s * n_in, &inc, &zero, out, &inc)
+        fbp_book_times_derivative(out, net.A[l] + s * n_out, n_out)
+
+
+cdef bint _book_step(BookLayers *net, int cur, double eta, Py_ssize_t m,
+                     int t) noexcept nogil:
+    """Thread t's rows of BP3, BP4 and the step w - (eta/m) nabla_w for every
+    layer, written into the weights and biases that are not current.
+    Returns whether every new value is finite and within 1e300."""
+    cdef Py_ssize_t l, n_out, n_in, r0, r1
+    cdef double c = eta / m
+    cdef bint ok = True
+    for l in range(1, net.L):
+        n_out = net.sizes[l]
+        n_in = net.sizes[l - 1]
+        r0 = (n_out * t) // net.T
+        r1 = (n_out * (t + 1)) // net.T
+        if r1 == r0:
+            continue
+        ok &= fbp_book_weight_step(net.W[1 - cur][l] + r0 * n_in, net.W[cur][l] + r0 * n_in,
+                                   net.D[l] + r0, n_out, net.A[l - 1], m, r1 - r0, n_in,
+                                   c, LIMIT_DOUBLE)
+        ok &= fbp_book_bias_step(net.b[1 - cur][l] + r0, net.b[cur][l] + r0, net.D[l] + r0,
+                                 n_out, m, r1 - r0, c, LIMIT_DOUBLE)
+    return ok
+
+
+cdef int _book_train(BookLayers *net, int t, const RowTables *rows, const Py_ssize_t *order,
+                     Py_ssize_t n, Py_ssize_t batch_size, double eta,
+                     Py_ssize_t check_every, Py_ssize_t *done, int *current,
+                     int *stop) noexcept nogil:
+    """Thread t's part of the epoch: the mini-batches order[k : k + batch_size]
+    in turn.  Each thread feeds forward and back its share of the samples,
+    then steps its share of each layer's neurons; every thread decides alike
+    whether the step is applied (flipping its own note of which weights are
+    current, left in *current by thread 0).  Statuses as _train's."""
+    cdef Py_ssize_t start = 0, m, s, s0, s1, k = 0
+    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.L - 1]
+    cdef int cur = 0, T = net.T, u
+    cdef bint ok
+    cdef double *scratch = net.scratch + 2 * net.widest * t
+    while start < n:
+        m = batch_size if start + batch_size <= n else n - start
+        s0 = (m * t) // T
+        s1 = (m * (t + 1)) // T
+        gather_rows(net.A[0] + s0 * n_in, rows.x, order + start + s0, rows.x_single,
+                    s1 - s0, n_in)
+        gather_rows(net.Y + s0 * n_out, rows.y, order + start + s0, rows.y_single,
+                    s1 - s0, n_out)
+        for s in range(s0, s1):
+            _book_sample(net, cur, s, scratch)
+        fbp_barrier_wait(net.barrier, &net.sense[t])     # every A^l and D^l is written
+        net.ok[t] = _book_step(net, cur, eta, m, t)
+        fbp_barrier_wait(net.barrier, &net.sense[t])     # every row of the step is written
+        ok = True
+        for u in range(T):
+            ok = ok and net.ok[u]
+        if not ok:
+            if t == 0:
+                current[0] = cur
+            return STATUS_DIVERGED
+        cur = 1 - cur
+        start += m
+        if t == 0:
+            done[0] += 1
+            current[0] = cur
+        k += 1
+        if k == check_every:
+            k = 0
+            if t == 0:
+                with gil:
+                    if _check_signals() != 0:
+                        stop[0] = 1         # the handler's exception stays set
+            fbp_barrier_wait(net.barrier, &net.sense[t])
+            if stop[0]:
+                return STATUS_INTERRUPTED
+    return STATUS_OK
+
+
+cdef int _book_epoch(BookLayers *net, const RowTables *rows, const Py_ssize_t *order,
+                     Py_ssize_t n, Py_ssize_t batch_size, double eta,
+                     Py_ssize_t check_every, Py_ssize_t *done, int *current) noexcept nogil:
+    """One epoch on net.T threads; returns the status of thread 0."""
+    cdef int t = 0, stop = 0
+    cdef int statuses[MAX_BLOCKS]
+    if net.T > 1:
+        statuses[0] = -1
+        with parallel(num_threads=net.T):
+            t = threadid()
+            if openmp.omp_get_num_threads() == net.T:
+                statuses[t] = _book_train(net, t, rows, order, n, batch_size, eta,
+                                          check_every, done, current, &stop)
+        if statuses[0] != -1:
+            return statuses[0]
+        # The runtime gave fewer threads than asked: one does it all.
+        net.T = 1
+        fbp_barrier_init(net.barrier, 1)
+    return _book_train(net, 0, rows, order, n, batch_size, eta, check_every, done,
+                       current, &stop)
+
+
+def train_epoch_book(list weights, list biases, object sizes, Samples data not None,
+                     const Py_ssize_t[::1] order, Py_ssize_t batch_size, double eta,
+                     Py_ssize_t check_every=0, int threads=1):
+    """One epoch of network.py's SGD in place, rounded as network.py rounds
+    (see csrc/fastbp_book.h): sigmoid layers, the quadratic cost, float64.
+
+    weights[l] (n_{l+1} x n_l) and biases[l] (n_{l+1} values) must be
+    C-contiguous float64 arrays that share no memory, and every layer at
+    least 2 neurons wide (np.dot takes other routes for a single row or
+    column).  Without the GIL, on `threads` OpenMP threads (at most BLOCKS;
+    BLAS must then be single-threaded); the result does not depend on the
+    number.  Returns (status, mini-batches applied) as train_epoch does."""
+    cdef Py_ssize_t n = order.shape[0], done = 0
+    cdef int status, current = 0
+    if not BOOK_ARITHMETIC:
+        raise RuntimeError("NumPy's float64 exp loop was not found")
+    if min(sizes) < 2:
+        raise ValueError("every layer must have at least 2 neurons")
+    if any(w.dtype != np.float64 for w in weights + biases):
+        raise TypeError("the book's arithmetic is float64")
+    if any_overlap(weights + biases):
+        raise ValueError("weights and biases must not share memory")
+    if n == 0:
+        return STATUS_OK, 0
+    data._check_order(order)
+    if data.n_in != sizes[0] or data.n_out != sizes[len(sizes) - 1]:
+        raise ValueError("the samples do not fit the network's input and output layers")
+    if check_every <= 0:
+        check_every = n
+    threads = max(1, min(threads, _BLOCKS))
+    cdef _BookBuffers buf = _BookBuffers(weights, biases, sizes, min(batch_size, n),
+                                         threads)
+    with nogil:
+        status = _book_epoch(&buf.net, &data.rows, &order[0], n, batch_size, eta,
+                             check_every, &done, &current)
+        buf._copy_back(current)
+    if status == STATUS_INTERRUPTED:
+        _reraise()
+    return status, done
+
+
+# ---------------------------------------------------------------------------
 # Python twins of the C kernels, used by the tests and by the slow paths.
 
 def _activate(int act, floating[:, ::1] A, const floating[::1] b):
@@ -971,6 +1303,69 @@ def _bias_update(floating[::1] b, const floating[:, ::1] D, floating alpha, floa
     """b <- beta b + alpha (column sums of D)."""
     with nogil:
         bias_update(&b[0], &D[0, 0], D.shape[1], D.shape[0], D.shape[1], alpha, beta)
+
+
+def _book_exp(const double[::1] x):
+    """e^x by the exp loop of the book's path (NumPy's own)."""
+    out = np.empty(x.shape[0])
+    if x.shape[0]:
+        _call_unary_loop(<void *> _numpy_exp, _numpy_exp_data, np.array(x), out)
+    return out
+
+
+def _book_sigmoid(double[::1] z, const double[::1] b):
+    """z <- 1.0/(1.0 + e^{-(z + b)}) in place, as the book's path computes it."""
+    if b.shape[0] != z.shape[0] or z.shape[0] == 0:
+        raise ValueError("z and b must have the same length")
+    scratch = np.empty(2 * z.shape[0])
+    cdef double[::1] s = scratch
+    with nogil:
+        fbp_book_sigmoid(&z[0], &b[0], z.shape[0], &s[0], &s[z.shape[0]],
+                         _numpy_exp, _numpy_exp_data)
+
+
+def _book_output_error(double[::1] delta, const double[::1] a, const double[::1] y):
+    """delta <- (a - y) * (a*(1 - a))."""
+    if not delta.shape[0] == a.shape[0] == y.shape[0] or delta.shape[0] == 0:
+        raise ValueError("delta, a and y must have the same length")
+    with nogil:
+        fbp_book_output_error(&delta[0], &a[0], &y[0], delta.shape[0])
+
+
+def _book_times_derivative(double[::1] delta, const double[::1] a):
+    """delta <- delta * (a*(1 - a))."""
+    if delta.shape[0] != a.shape[0] or delta.shape[0] == 0:
+        raise ValueError("delta and a must have the same length")
+    with nogil:
+        fbp_book_times_derivative(&delta[0], &a[0], delta.shape[0])
+
+
+def _book_weight_step(double[:, ::1] W_new, const double[:, ::1] W,
+                      const double[:, ::1] D, const double[:, ::1] A, double c,
+                      double limit=LIMIT_DOUBLE):
+    """W_new <- W - c (sum over the rows k of D and A, in order, of
+    D[k]^T A[k]); returns whether every new weight is within limit."""
+    cdef int ok
+    if (W_new.shape[0] != W.shape[0] or W_new.shape[1] != W.shape[1] or D.shape[1] != W.shape[0]
+            or A.shape[1] != W.shape[1] or A.shape[0] != D.shape[0] or D.shape[0] == 0):
+        raise ValueError("W_new, W (n_out x n_in), D (m x n_out) and A (m x n_in) do not fit")
+    with nogil:
+        ok = fbp_book_weight_step(&W_new[0, 0], &W[0, 0], &D[0, 0], D.shape[1], &A[0, 0],
+                                  D.shape[0], W.shape[0], W.shape[1], c, limit)
+    return bool(ok)
+
+
+def _book_bias_step(double[::1] b_new, const double[::1] b, const double[:, ::1] D,
+                    double c, double limit=LIMIT_DOUBLE):
+    """b_new <- b - c (the rows of D summed in order); returns whether every
+    new bias is within limit."""
+    cdef int ok
+    if b_new.shape[0] != b.shape[0] or D.shape[1] != b.shape[0] or D.shape[0] == 0:
+        raise ValueError("b_new, b (n) and D (m x n) do not fit")
+    with nogil:
+        ok = fbp_book_bias_step(&b_new[0], &b[0], &D[0, 0], D.shape[1], D.shape[0],
+                                D.shape[1], c, limit)
+    return bool(ok)
 
 
 def _gather_rows(floating[:, ::1] out, Samples data not None,

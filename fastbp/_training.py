@@ -177,8 +177,16 @@ class ThreadPlan:
         return most if timings[most] <= cls.TOLERANCE * timings[1] else 1
 
 
+def book_arithmetic_fits(weights, biases, sizes):
+    """Whether train_epoch(..., book=True) can train these checked float64
+    parameters of a sigmoid network with the quadratic cost: every layer at
+    least 2 wide, no two arrays sharing memory, NumPy's exp loop found."""
+    return (_engine.BOOK_ARITHMETIC and min(sizes) >= 2
+            and not _engine.any_overlap(list(weights) + list(biases)))
+
+
 def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
-                batch_size, eta, decay=1.0, xmax=None, threads=1):
+                batch_size, eta, decay=1.0, xmax=None, threads=1, book=False):
     """One epoch of SGD, in place, visiting the samples in ``order``.  Raises
     FloatingPointError on divergence, with the network left as after the
     last good mini-batch.
@@ -187,14 +195,16 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
     _engine.Samples (see _book.training_samples) and Y is None.
     xmax = max |X| (see max_abs) saves a pass over X when given.  threads is a number of threads
     or a ThreadPlan; either way an upper bound, since a small network trains
-    on fewer."""
+    on fewer.  book=True rounds every operation as the book's network.py
+    does (_engine.train_epoch_book: sigmoid layers, quadratic cost, decay 1;
+    see book_arithmetic_fits)."""
     data = X if isinstance(X, _engine.Samples) else _engine.matrix_samples(X, Y)
     order = np.ascontiguousarray(order, dtype=np.intp)
     n = len(order)
     per_batch = flops_per_sample(sizes) * min(batch_size, n)
     useful = int(max(1, min(per_batch // _MIN_FLOPS_PER_THREAD, _engine.BLOCKS)))
     if xmax is None:
-        xmax = data.max_abs()
+        xmax = -1.0 if book else data.max_abs()     # the book's path needs no bound
     if not isinstance(threads, ThreadPlan):
         threads = ThreadPlan(min(int(threads), useful))
     elif threads.chosen is None and threads.n_max > useful:
@@ -222,7 +232,7 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
             t0 = time.perf_counter()
             part = order[done * batch_size:done * batch_size + part_size]
             done += _run(weights, biases, sizes, act_codes, cost_code, data, part,
-                         batch_size, eta, decay, xmax, 1, per_batch, done, n)
+                         batch_size, eta, decay, xmax, 1, per_batch, done, n, book)
             seconds = time.perf_counter() - t0
             plan.settle -= seconds
             left = int(plan.settle / max(seconds / part_size, 1e-12))
@@ -234,7 +244,7 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
                 break
             t0 = time.perf_counter()
             done += _run(weights, biases, sizes, act_codes, cost_code, data, part,
-                         batch_size, eta, decay, xmax, count, per_batch, done, n)
+                         batch_size, eta, decay, xmax, count, per_batch, done, n, book)
             seconds = (time.perf_counter() - t0) / len(part)
             plan.timings[count] = min(seconds, plan.timings.get(count, seconds))
         if len(plan.timings) == 2:
@@ -242,19 +252,25 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
     rest = order[done * batch_size:]
     if len(rest):
         done += _run(weights, biases, sizes, act_codes, cost_code, data, rest,
-                     batch_size, eta, decay, xmax, plan.chosen or 1, per_batch, done, n)
+                     batch_size, eta, decay, xmax, plan.chosen or 1, per_batch, done, n,
+                     book)
     return done
 
 
 def _run(weights, biases, sizes, act_codes, cost_code, data, order, batch_size,
-         eta, decay, xmax, threads, per_batch, done_before, n):
+         eta, decay, xmax, threads, per_batch, done_before, n, book=False):
     """One engine call over the mini-batches of ``order``; errors count the
     mini-batches of the whole epoch (done_before of them already applied)."""
     check_every = max(1, int(_FLOPS_BETWEEN_SIGNAL_CHECKS // per_batch))
     try:
-        status, done = _engine.train_epoch(
-            weights, biases, sizes, act_codes, cost_code, data, order,
-            batch_size, eta, decay, check_every, xmax, threads)
+        if book:
+            status, done = _engine.train_epoch_book(
+                weights, biases, sizes, data, order, batch_size, eta, check_every,
+                threads)
+        else:
+            status, done = _engine.train_epoch(
+                weights, biases, sizes, act_codes, cost_code, data, order,
+                batch_size, eta, decay, check_every, xmax, threads)
     except KeyboardInterrupt as exc:
         note_interrupted(exc)
         raise

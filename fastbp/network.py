@@ -6,8 +6,14 @@
 
 Same attributes, same methods, same random draws and the same printed lines
 as the book's module, so a script seeded the book's way gets the same
-weights (to floating-point rounding).  ``SGD`` runs each epoch in fastbp's
-compiled engine instead of a Python loop over samples.
+weights.  ``SGD`` runs each epoch in fastbp's compiled engine instead of a
+Python loop over samples, with every floating-point operation of
+network.py's in network.py's order (the same BLAS calls, NumPy's own exp,
+the gradients summed sample by sample): the weights are network.py's bit for
+bit, where NumPy and SciPy's BLAS compute alike (tests/test_book_arithmetic.py).
+A network with a single-neuron layer, which np.dot multiplies by other
+routes, trains in the engine's mini-batch form instead: the same to
+rounding.
 
 The book's conventions: a sample x is a column vector (n_0, 1); training
 pairs are (x, y) with y a column vector (n_L, 1); test pairs are (x, label)
@@ -76,7 +82,8 @@ class Network:
             X_test, labels_test = _book.stack_labelled("test_data", test_data, self.sizes)
         weights, biases = _book.parameters(self)
         codes = self._codes()
-        xmax = samples.max_abs()
+        book = _training.book_arithmetic_fits(weights, biases, self.sizes)
+        xmax = None if book else samples.max_abs()
         with _training.exclusive(self._lock), _training.engine_threads() as n_max:
             threads = _training.ThreadPlan(n_max)
             for j in range(epochs):
@@ -84,7 +91,7 @@ class Network:
                 _training.train_epoch(weights, biases, self.sizes, codes, _QUADRATIC,
                                       samples, None, samples.order_of(training_data),
                                       mini_batch_size, eta, xmax=xmax,
-                                      threads=threads)
+                                      threads=threads, book=book)
                 if test_data:
                     correct = int(np.sum(_argmax_rows(self._outputs(X_test)) == labels_test))
                     print("Epoch {0}: {1} / {2}".format(j, correct, len(test_data)))
@@ -98,10 +105,11 @@ class Network:
         eta = _checks.check_float("eta", eta, minimum=0.0, strict=True)
         samples = _book.training_samples("mini_batch", mini_batch, self.sizes)
         weights, biases = _book.parameters(self)
+        book = _training.book_arithmetic_fits(weights, biases, self.sizes)
         with _training.exclusive(self._lock):
             _training.train_epoch(weights, biases, self.sizes, self._codes(), _QUADRATIC,
                                   samples, None, np.arange(len(mini_batch)),
-                                  len(mini_batch), eta)
+                                  len(mini_batch), eta, book=book)
 
     def backprop(self, x, y):
         """Return ``(nabla_b, nabla_w)``, the gradient of the cost C_x of one

@@ -1,0 +1,269 @@
+"""fastbp.network's SGD rounds every operation as the book's network.py does.
+
+The path (fastbp/_engine.pyx, train_epoch_book; csrc/fastbp_book.c) rests
+on two facts of this machine, checked first: SciPy's BLAS dgemv gives
+np.dot's bits for a matrix times a column vector, and the exp loop it found
+is np.exp's.  Then each kernel against NumPy written the way network.py
+writes it, and whole epochs against reference.BookStyleNetwork, bit for bit.
+"""
+import random
+import signal
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from scipy.linalg import blas
+
+import fastbp.network as network
+from fastbp import _book, _engine, _training
+
+import reference as ref
+from test_faults import _interrupt_main_thread_after
+
+pytestmark = pytest.mark.skipif(not _engine.BOOK_ARITHMETIC,
+                                reason="NumPy's exp loop was not found")
+
+
+def assert_identical(arrays, expected):
+    assert len(arrays) == len(expected)
+    for a, b in zip(arrays, expected):
+        assert_array_equal(np.asarray(a).ravel(), np.asarray(b).ravel())
+
+
+# ---------------------------------------------------------------------------
+# The premises
+
+@pytest.mark.parametrize("n_out, n_in", [(30, 784), (10, 30), (100, 784), (3, 5), (2, 2)])
+def test_scipy_dgemv_gives_numpys_dot(n_out, n_in):
+    """np.dot(w, a) and np.dot(w.T, delta), as network.py calls them, against
+    the dgemv calls of _book_sample."""
+    rng = np.random.default_rng(n_out * n_in)
+    for _ in range(20):
+        w = rng.standard_normal((n_out, n_in))
+        a = rng.random((n_in, 1))
+        delta = rng.standard_normal((n_out, 1))
+        assert_array_equal(blas.dgemv(1.0, w.T, a.ravel(), trans=1), np.dot(w, a).ravel())
+        assert_array_equal(blas.dgemv(1.0, w.T, delta.ravel(), trans=0),
+                           np.dot(w.T, delta).ravel())
+
+
+def test_the_exp_loop_is_numpys():
+    rng = np.random.default_rng(5)
+    for x in (rng.uniform(-50, 50, 100_001), rng.standard_normal(999),
+              np.array([-745.5, -700.0, 0.0, -0.0, 1e-300, 700.0]), np.array([1.5])):
+        assert_array_equal(_engine._book_exp(x), np.exp(x))
+
+
+# ---------------------------------------------------------------------------
+# The kernels, against network.py's NumPy expressions
+
+@pytest.mark.parametrize("n", [1, 7, 30, 64, 1000])
+def test_sigmoid_output_error_and_derivative(n):
+    rng = np.random.default_rng(n)
+    wa = rng.standard_normal(n) * 8            # np.dot(w, a)
+    b = rng.standard_normal(n)
+    y = rng.random(n)
+
+    a = wa.copy()
+    _engine._book_sigmoid(a, b)
+    z = wa + b
+    expected = 1.0 / (1.0 + np.exp(-z))
+    assert_array_equal(a, expected)
+
+    delta = np.empty(n)
+    _engine._book_output_error(delta, a, y)
+    s = 1.0 / (1.0 + np.exp(-z))
+    assert_array_equal(delta, (a - y) * (s * (1 - s)))
+
+    wd = rng.standard_normal(n)                # np.dot(w.T, delta)
+    delta = wd.copy()
+    _engine._book_times_derivative(delta, a)
+    assert_array_equal(delta, wd * (s * (1 - s)))
+
+
+@pytest.mark.parametrize("m, n_out, n_in", [(10, 30, 784), (1, 3, 5), (7, 10, 30),
+                                            (3, 2, 64), (4, 5, 129), (13, 9, 63)])
+def test_weight_and_bias_step_sum_in_sample_order(m, n_out, n_in):
+    rng = np.random.default_rng(m + n_out + n_in)
+    W = rng.standard_normal((n_out, n_in))
+    b = rng.standard_normal(n_out)
+    D = rng.standard_normal((m, n_out)) * 1e-3
+    A = rng.random((m, n_in))
+    c = 3.0 / m
+    # network.py: nabla_w = [nw+dnw ...] from zeros, sample after sample
+    nabla_w = np.zeros((n_out, n_in))
+    nabla_b = np.zeros(n_out)
+    for k in range(m):
+        nabla_w = nabla_w + np.dot(D[k].reshape(-1, 1), A[k].reshape(1, -1))
+        nabla_b = nabla_b + D[k]
+    W_new = np.empty_like(W)
+    b_new = np.empty_like(b)
+    assert _engine._book_weight_step(W_new, W, D, A, c)
+    assert _engine._book_bias_step(b_new, b, D, c)
+    assert_array_equal(W_new, W - c * nabla_w)
+    assert_array_equal(b_new, b - c * nabla_b)
+    # a step that leaves the range is reported
+    assert not _engine._book_weight_step(W_new, W, D, A, 1e308)
+    assert not _engine._book_weight_step(W_new, W, D, A, c, limit=float(np.max(np.abs(W))) / 2)
+    D[0, 0] = np.nan
+    assert not _engine._book_bias_step(b_new, b, D, c)
+
+
+# ---------------------------------------------------------------------------
+# Whole epochs against the reference
+
+def book_problem(sizes, n, seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, sizes[0])).astype(dtype)
+    Y = rng.random((n, sizes[-1]))
+    return [(X[i].reshape(-1, 1).copy(), Y[i].reshape(-1, 1).copy()) for i in range(n)]
+
+
+def book_epochs(sizes, data, epochs, batch_size, eta, threads, seed=1):
+    """(train_epoch_book's parameters, the reference's) after the same epochs."""
+    np.random.seed(seed)
+    book = ref.BookStyleNetwork(sizes)
+    W = [w.copy() for w in book.weights]
+    B = [b.copy() for b in book.biases]
+    samples = _book.training_samples("data", data, sizes)
+    for epoch in range(epochs):
+        random.seed(epoch)
+        shuffled = list(data)
+        random.shuffle(shuffled)
+        status, done = _engine.train_epoch_book(W, B, sizes, samples,
+                                                samples.order_of(shuffled),
+                                                batch_size, eta, 0, threads)
+        assert status == _engine.OK and done == -(-len(data) // batch_size)
+        for k in range(0, len(data), batch_size):
+            book.update_mini_batch(shuffled[k:k + batch_size], eta)
+    return W + B, book.weights + book.biases
+
+
+@pytest.mark.parametrize("sizes, n, batch_size", [([784, 30, 10], 600, 10),
+                                                  ([5, 4, 3, 2], 101, 7),
+                                                  ([20, 64, 33, 10], 200, 16),
+                                                  ([3, 2], 50, 50)])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_epochs_equal_the_reference_bit_for_bit(sizes, n, batch_size, threads):
+    data = book_problem(sizes, n, seed=len(sizes) + n)
+    ours, reference = book_epochs(sizes, data, 2, batch_size, 3.0, threads)
+    assert_identical(ours, reference)
+
+
+def test_float32_inputs_are_widened_as_numpy_widens_them():
+    sizes = [12, 6, 4]
+    data = book_problem(sizes, 90, seed=8, dtype=np.float32)
+    assert data[0][0].dtype == np.float32
+    ours, reference = book_epochs(sizes, data, 2, 9, 2.0, 2)
+    assert_identical(ours, reference)
+
+
+def test_network_sgd_and_update_mini_batch_take_the_books_path():
+    sizes = [8, 5, 3]
+    data = book_problem(sizes, 64, seed=2)
+    random.seed(4)
+    np.random.seed(4)
+    net = network.Network(sizes)
+    random.seed(4)
+    np.random.seed(4)
+    book = ref.BookStyleNetwork(sizes)
+    for obj in (net, book):
+        random.seed(9)
+        obj.SGD(list(data), 3, 6, 3.0)
+        obj.update_mini_batch(data[:5], 0.5)
+    assert_identical(net.weights + net.biases, book.weights + book.biases)
+
+
+def test_a_single_neuron_layer_takes_the_mini_batch_form():
+    """np.dot takes other routes for a 1-wide layer: such a network trains in
+    the engine's mini-batch form, the same to rounding."""
+    sizes = [4, 1, 3]
+    assert not _training.book_arithmetic_fits([np.zeros((1, 4)), np.zeros((3, 1))],
+                                              [np.zeros((1, 1)), np.zeros((3, 1))], sizes)
+    data = book_problem(sizes, 40, seed=3)
+    np.random.seed(2)
+    net = network.Network(sizes)
+    np.random.seed(2)
+    book = ref.BookStyleNetwork(sizes)
+    for obj in (net, book):
+        random.seed(1)
+        obj.SGD(list(data), 2, 5, 3.0)
+    for a, b in zip(net.weights + net.biases, book.weights + book.biases):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="at least 2"):
+        _engine.train_epoch_book(net.weights, [b.ravel() for b in net.biases], sizes,
+                                 _book.training_samples("d", data, sizes),
+                                 np.arange(40), 5, 1.0)
+
+
+def test_shared_parameters_take_the_mini_batch_form():
+    W = np.zeros((3, 3))
+    biases = [np.zeros(3), np.zeros(3)]
+    assert not _training.book_arithmetic_fits([W, W], biases, [3, 3, 3])
+    assert _training.book_arithmetic_fits([W, W.copy()], biases, [3, 3, 3])
+
+
+# ---------------------------------------------------------------------------
+# Faults: nothing half-applied
+
+@pytest.mark.parametrize("good", [0, 1, 2, 3])
+def test_divergence_keeps_the_last_good_mini_batch(good):
+    """Targets of 1e305 from mini-batch good + 1 on make its step overflow:
+    the call stops there, the network as after the good ones (an even or an
+    odd number: the call's two sets of weights take turns)."""
+    sizes = [10, 8, 4]
+    data = book_problem(sizes, 100, seed=6)
+    data = data[:10 * good] + [(x, np.full_like(y, 1e305)) for x, y in data[10 * good:]]
+    np.random.seed(3)
+    net = network.Network(sizes)
+    np.random.seed(3)
+    book = ref.BookStyleNetwork(sizes)
+    weights, biases = _book.parameters(net)
+    samples = _book.training_samples("data", data, sizes)
+    with pytest.raises(FloatingPointError, match=f"mini-batch {good + 1} of 10"):
+        _training.train_epoch(weights, biases, sizes, [0] * 3, 0, samples, None,
+                              np.arange(len(data)), 10, 3.0, book=True)
+    for k in range(good):
+        book.update_mini_batch(data[10 * k:10 * k + 10], 3.0)
+    assert_identical(net.weights + net.biases, book.weights + book.biases)
+
+
+@pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+                    reason="SIGINT is not Python's default handler here")
+def test_sigint_leaves_a_completed_mini_batch():
+    """KeyboardInterrupt inside SGD: the weights are those after some number
+    of whole mini-batches, replayed one update_mini_batch call each."""
+    sizes = [100, 40, 10]
+    data = book_problem(sizes, 2000, seed=9)
+    np.random.seed(5)
+    net = network.Network(sizes)
+    np.random.seed(5)
+    replay = network.Network(sizes)
+    epochs, batch_size, eta = 1000, 20, 0.5
+    training = list(data)
+    random.seed(2)
+    timer = _interrupt_main_thread_after(0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            net.SGD(training, epochs, batch_size, eta)
+    finally:
+        timer.cancel()
+        timer.join()
+    assert any("interrupted between two mini-batches" in note
+               for note in getattr(info.value, "__notes__", []))
+    target = net.weights + net.biases
+
+    def reached():
+        return all(np.array_equal(a, b) for a, b in zip(replay.weights + replay.biases, target))
+
+    random.seed(2)
+    replayed = list(data)
+    if reached():
+        return
+    for _ in range(epochs):
+        random.shuffle(replayed)
+        for k in range(0, len(replayed), batch_size):
+            replay.update_mini_batch(replayed[k:k + batch_size], eta)
+            if reached():
+                return
+    pytest.fail("no replayed mini-batch gives the interrupted weights")
