@@ -3,6 +3,7 @@
 
 #include "fastbp_book.h"
 #include "fastbp_clones.h"
+#include "fastbp_kernels.h"          /* the cost codes */
 
 /* NumPy rounds a*b and then the sum; a fused multiply-add would round once.
  * The AVX2 and AVX-512 clones have FMA instructions, so forbid the compiler
@@ -33,12 +34,17 @@ void fbp_book_sigmoid(double *z, const double *b, ptrdiff_t n,
         z[i] = 1.0 / (1.0 + e[i]);
 }
 
-void fbp_book_output_error(double *delta, const double *a, const double *y,
-                           ptrdiff_t n)
+void fbp_book_output_error(int cost, double *delta, const double *a,
+                           const double *y, ptrdiff_t n)
 {
     ptrdiff_t i;
-    for (i = 0; i < n; i++)
-        delta[i] = (a[i] - y[i]) * (a[i] * (1.0 - a[i]));
+    if (cost == FBP_CROSS_ENTROPY) {
+        for (i = 0; i < n; i++)
+            delta[i] = a[i] - y[i];
+    } else {
+        for (i = 0; i < n; i++)
+            delta[i] = (a[i] - y[i]) * (a[i] * (1.0 - a[i]));
+    }
 }
 
 void fbp_book_times_derivative(double *delta, const double *a, ptrdiff_t n)
@@ -60,7 +66,8 @@ void fbp_book_times_derivative(double *delta, const double *a, ptrdiff_t n)
  * compiler in the common case, w == BOOK_CHUNK). */
 BOOK_INLINE int book_weight_chunk(double *W_new, const double *W, const double *D,
                                   ptrdiff_t ldd, const double *A, ptrdiff_t lda,
-                                  ptrdiff_t m, ptrdiff_t w, double c, double limit)
+                                  ptrdiff_t m, ptrdiff_t w, double decay, double c,
+                                  double limit)
 {
     double s[BOOK_CHUNK];
     ptrdiff_t j, k;
@@ -76,7 +83,7 @@ BOOK_INLINE int book_weight_chunk(double *W_new, const double *W, const double *
     }
 #pragma omp simd reduction(|:bad)
     for (j = 0; j < w; j++) {
-        double v = W[j] - c * s[j];         /* w - (eta/m)*nabla_w */
+        double v = decay * W[j] - c * s[j]; /* (1-eta*(lmbda/n))*w - (eta/m)*nabla_w */
         W_new[j] = v;
         bad |= !(fabs(v) <= limit);
     }
@@ -86,8 +93,8 @@ BOOK_INLINE int book_weight_chunk(double *W_new, const double *W, const double *
 FBP_CLONES
 int fbp_book_weight_step(double *W_new, const double *W, const double *D,
                          ptrdiff_t ldd, const double *A, ptrdiff_t m,
-                         ptrdiff_t n_out, ptrdiff_t n_in, double c,
-                         double limit)
+                         ptrdiff_t n_out, ptrdiff_t n_in, double decay,
+                         double c, double limit)
 {
     ptrdiff_t i, j0, w;
     int bad = 0;
@@ -98,11 +105,12 @@ int fbp_book_weight_step(double *W_new, const double *W, const double *D,
         for (i = 0; i < n_out; i++) {
             if (w == BOOK_CHUNK)
                 bad |= book_weight_chunk(W_new + i * n_in + j0, W + i * n_in + j0,
-                                         D + i, ldd, A + j0, n_in, m, BOOK_CHUNK, c,
-                                         limit);
+                                         D + i, ldd, A + j0, n_in, m, BOOK_CHUNK, decay,
+                                         c, limit);
             else
                 bad |= book_weight_chunk(W_new + i * n_in + j0, W + i * n_in + j0,
-                                         D + i, ldd, A + j0, n_in, m, w, c, limit);
+                                         D + i, ldd, A + j0, n_in, m, w, decay, c,
+                                         limit);
         }
     }
     return !bad;

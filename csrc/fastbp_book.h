@@ -10,6 +10,9 @@
  *     nabla_b = nabla_b + delta;  nabla_w = nabla_w + delta a^T    BP3, BP4
  *     w = w - (eta/m)*nabla_w;    b = b - (eta/m)*nabla_b          the step
  *
+ * and network2.py the same, with delta = a - y for the cross-entropy cost
+ * and w = (1-eta*(lmbda/n))*w - (eta/m)*nabla_w for L2 regularization.
+ *
  * Every float64 operation rounds, and training amplifies a difference in
  * the last bit (two epochs of a [784, 30, 10] network turn 1e-16 into
  * 1e-8), so fastbp.network does the same operations in the same order:
@@ -34,23 +37,24 @@ void fbp_book_sigmoid(double *z, const double *b, ptrdiff_t n,
                       double *neg, double *e, fbp_unary_loop exp_loop,
                       void *exp_data);
 
-/* BP1 for the quadratic cost: delta = (a - y) * (a*(1 - a)). */
-void fbp_book_output_error(double *delta, const double *a, const double *y,
-                           ptrdiff_t n);
+/* BP1: delta = (a - y) * (a*(1 - a)) for the quadratic cost (FBP_QUADRATIC),
+ * delta = a - y for the cross-entropy (FBP_CROSS_ENTROPY). */
+void fbp_book_output_error(int cost, double *delta, const double *a,
+                           const double *y, ptrdiff_t n);
 
 /* BP2's factor: delta <- delta * (a*(1 - a)), delta holding np.dot(w.T, delta). */
 void fbp_book_times_derivative(double *delta, const double *a, ptrdiff_t n);
 
 /* BP4 and the step for one layer's weights, over a mini-batch of m samples:
- * W_new[i, j] = W[i, j] - c * s_ij, s_ij = (((0 + D[0, i] A[0, j]) +
+ * W_new[i, j] = decay * W[i, j] - c * s_ij, s_ij = (((0 + D[0, i] A[0, j]) +
  * D[1, i] A[1, j]) + ...) in sample order.  D is m x n_out (rows ldd
  * apart), A is m x n_in, W and W_new are n_out x n_in (rows n_in apart).
  * Returns 1 when every new weight is within [-limit, limit] (not NaN),
  * else 0. */
 int fbp_book_weight_step(double *W_new, const double *W, const double *D,
                          ptrdiff_t ldd, const double *A, ptrdiff_t m,
-                         ptrdiff_t n_out, ptrdiff_t n_in, double c,
-                         double limit);
+                         ptrdiff_t n_out, ptrdiff_t n_in, double decay,
+                         double c, double limit);
 
 /* BP3 and the step for n biases: b_new[i] = b[i] - c * s_i,
  * s_i = ((0 + D[0, i]) + D[1, i]) + ..., D's rows ldd apart.  Returns 1

@@ -57,7 +57,7 @@ from ._blas cimport gemm_rowmajor, NoTrans, Trans
 from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         gather_rows, max_abs, cost_sum, argmax_rows,
                         fbp_barrier, fbp_barrier_init, fbp_barrier_wait,
-                        FBP_SIGMOID, FBP_TANH,
+                        FBP_SIGMOID, FBP_TANH, FBP_QUADRATIC, FBP_CROSS_ENTROPY,
                         fbp_unary_loop, fbp_book_sigmoid, fbp_book_output_error,
                         fbp_book_times_derivative, fbp_book_weight_step,
                         fbp_book_bias_step)
@@ -1011,6 +1011,8 @@ cdef struct BookLayers:
     # Layers l = 0 .. L-1 as in Layers; one row per sample of the mini-batch.
     Py_ssize_t L
     Py_ssize_t *sizes
+    int cost              # FBP_QUADRATIC or FBP_CROSS_ENTROPY
+    double decay          # the weights' factor 1-eta*(lmbda/n) (1 for network.py)
     # W[0][l] and b[0][l] are the caller's arrays, W[1][l] and b[1][l] the
     # call's own; a step writes the pair that is not current.
     double **W[2]         # W[k][l]: n_l x n_{l-1}
@@ -1116,8 +1118,8 @@ cdef void _book_sample(BookLayers *net, int cur, Py_ssize_t s, double *scratch) 
         fbp_book_sigmoid(out, net.b[cur][l], n_out, scratch, scratch + net.widest,
                          _numpy_exp, _numpy_exp_data)
     n_out = <int> net.sizes[L - 1]
-    # delta = (a - y) * sigmoid_prime(z)                                 (BP1)
-    fbp_book_output_error(net.D[L - 1] + s * n_out, net.A[L - 1] + s * n_out,
+    # delta = cost.delta(z, a, y)                                         (BP1)
+    fbp_book_output_error(net.cost, net.D[L - 1] + s * n_out, net.A[L - 1] + s * n_out,
                           net.Y + s * n_out, n_out)
     for l in range(L - 2, 0, -1):
         n_in = <int> net.sizes[l + 1]          # this product's inputs: delta^{l+1}
@@ -1133,8 +1135,8 @@ cdef void _book_sample(BookLayers *net, int cur, Py_ssize_t s, double *scratch) 
 
 cdef bint _book_step(BookLayers *net, int cur, double eta, Py_ssize_t m,
                      int t) noexcept nogil:
-    """Thread t's rows of BP3, BP4 and the step w - (eta/m) nabla_w for every
-    layer, written into the weights and biases that are not current.
+    """Thread t's rows of BP3, BP4 and the step decay w - (eta/m) nabla_w for
+    every layer, written into the weights and biases that are not current.
     Returns whether every new value is finite and within 1e300."""
     cdef Py_ssize_t l, n_out, n_in, r0, r1
     cdef double c = eta / m
@@ -1148,7 +1150,7 @@ cdef bint _book_step(BookLayers *net, int cur, double eta, Py_ssize_t m,
             continue
         ok &= fbp_book_weight_step(net.W[1 - cur][l] + r0 * n_in, net.W[cur][l] + r0 * n_in,
                                    net.D[l] + r0, n_out, net.A[l - 1], m, r1 - r0, n_in,
-                                   c, LIMIT_DOUBLE)
+                                   net.decay, c, LIMIT_DOUBLE)
         ok &= fbp_book_bias_step(net.b[1 - cur][l] + r0, net.b[cur][l] + r0, net.D[l] + r0,
                                  n_out, m, r1 - r0, c, LIMIT_DOUBLE)
     return ok
@@ -1228,11 +1230,14 @@ cdef int _book_epoch(BookLayers *net, const RowTables *rows, const Py_ssize_t *o
                        current, &stop)
 
 
-def train_epoch_book(list weights, list biases, object sizes, Samples data not None,
-                     const Py_ssize_t[::1] order, Py_ssize_t batch_size, double eta,
+def train_epoch_book(list weights, list biases, object sizes, int cost,
+                     Samples data not None, const Py_ssize_t[::1] order,
+                     Py_ssize_t batch_size, double eta, double decay=1.0,
                      Py_ssize_t check_every=0, int threads=1):
     """One epoch of network.py's SGD in place, rounded as network.py rounds
-    (see csrc/fastbp_book.h): sigmoid layers, the quadratic cost, float64.
+    (see csrc/fastbp_book.h): sigmoid layers, float64, the quadratic cost
+    (FBP_QUADRATIC), or network2.py's with the cross-entropy cost
+    (FBP_CROSS_ENTROPY) and the weights' factor decay = 1-eta*(lmbda/n).
 
     weights[l] (n_{l+1} x n_l) and biases[l] (n_{l+1} values) must be
     C-contiguous float64 arrays that share no memory, and every layer at
@@ -1246,6 +1251,8 @@ def train_epoch_book(list weights, list biases, object sizes, Samples data not N
         raise RuntimeError("NumPy's float64 exp loop was not found")
     if min(sizes) < 2:
         raise ValueError("every layer must have at least 2 neurons")
+    if cost != FBP_QUADRATIC and cost != FBP_CROSS_ENTROPY:
+        raise ValueError("unknown cost code")
     if any(w.dtype != np.float64 for w in weights + biases):
         raise TypeError("the book's arithmetic is float64")
     if any_overlap(weights + biases):
@@ -1260,6 +1267,8 @@ def train_epoch_book(list weights, list biases, object sizes, Samples data not N
     threads = max(1, min(threads, _BLOCKS))
     cdef _BookBuffers buf = _BookBuffers(weights, biases, sizes, min(batch_size, n),
                                          threads)
+    buf.net.cost = cost
+    buf.net.decay = decay
     with nogil:
         status = _book_epoch(&buf.net, &data.rows, &order[0], n, batch_size, eta,
                              check_every, &done, &current)
@@ -1324,12 +1333,13 @@ def _book_sigmoid(double[::1] z, const double[::1] b):
                          _numpy_exp, _numpy_exp_data)
 
 
-def _book_output_error(double[::1] delta, const double[::1] a, const double[::1] y):
-    """delta <- (a - y) * (a*(1 - a))."""
+def _book_output_error(int cost, double[::1] delta, const double[::1] a,
+                       const double[::1] y):
+    """delta <- (a - y) * (a*(1 - a)) (quadratic cost) or a - y (cross-entropy)."""
     if not delta.shape[0] == a.shape[0] == y.shape[0] or delta.shape[0] == 0:
         raise ValueError("delta, a and y must have the same length")
     with nogil:
-        fbp_book_output_error(&delta[0], &a[0], &y[0], delta.shape[0])
+        fbp_book_output_error(cost, &delta[0], &a[0], &y[0], delta.shape[0])
 
 
 def _book_times_derivative(double[::1] delta, const double[::1] a):
@@ -1342,8 +1352,8 @@ def _book_times_derivative(double[::1] delta, const double[::1] a):
 
 def _book_weight_step(double[:, ::1] W_new, const double[:, ::1] W,
                       const double[:, ::1] D, const double[:, ::1] A, double c,
-                      double limit=LIMIT_DOUBLE):
-    """W_new <- W - c (sum over the rows k of D and A, in order, of
+                      double decay=1.0, double limit=LIMIT_DOUBLE):
+    """W_new <- decay W - c (sum over the rows k of D and A, in order, of
     D[k]^T A[k]); returns whether every new weight is within limit."""
     cdef int ok
     if (W_new.shape[0] != W.shape[0] or W_new.shape[1] != W.shape[1] or D.shape[1] != W.shape[0]
@@ -1351,7 +1361,7 @@ def _book_weight_step(double[:, ::1] W_new, const double[:, ::1] W,
         raise ValueError("W_new, W (n_out x n_in), D (m x n_out) and A (m x n_in) do not fit")
     with nogil:
         ok = fbp_book_weight_step(&W_new[0, 0], &W[0, 0], &D[0, 0], D.shape[1], &A[0, 0],
-                                  D.shape[0], W.shape[0], W.shape[1], c, limit)
+                                  D.shape[0], W.shape[0], W.shape[1], decay, c, limit)
     return bool(ok)
 
 

@@ -119,10 +119,11 @@ cdef extern from "fastbp_book.h" nogil:
                                     const Py_ssize_t *steps, void *data) noexcept nogil
     void fbp_book_sigmoid(double *z, const double *b, Py_ssize_t n, double *neg, double *e,
                           fbp_unary_loop exp_loop, void *exp_data)
-    void fbp_book_output_error(double *delta, const double *a, const double *y, Py_ssize_t n)
+    void fbp_book_output_error(int cost, double *delta, const double *a, const double *y,
+                               Py_ssize_t n)
     void fbp_book_times_derivative(double *delta, const double *a, Py_ssize_t n)
     int fbp_book_weight_step(double *W_new, const double *W, const double *D, Py_ssize_t ldd,
                              const double *A, Py_ssize_t m, Py_ssize_t n_out, Py_ssize_t n_in,
-                             double c, double limit)
+                             double decay, double c, double limit)
     int fbp_book_bias_step(double *b_new, const double *b, const double *D, Py_ssize_t ldd,
                            Py_ssize_t m, Py_ssize_t n, double c, double limit)

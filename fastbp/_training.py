@@ -179,8 +179,9 @@ class ThreadPlan:
 
 def book_arithmetic_fits(weights, biases, sizes):
     """Whether train_epoch(..., book=True) can train these checked float64
-    parameters of a sigmoid network with the quadratic cost: every layer at
-    least 2 wide, no two arrays sharing memory, NumPy's exp loop found."""
+    parameters of a sigmoid network (quadratic or cross-entropy cost):
+    every layer at least 2 wide, no two arrays sharing memory, NumPy's exp
+    loop found."""
     return (_engine.BOOK_ARITHMETIC and min(sizes) >= 2
             and not _engine.any_overlap(list(weights) + list(biases)))
 
@@ -196,8 +197,8 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
     xmax = max |X| (see max_abs) saves a pass over X when given.  threads is a number of threads
     or a ThreadPlan; either way an upper bound, since a small network trains
     on fewer.  book=True rounds every operation as the book's network.py
-    does (_engine.train_epoch_book: sigmoid layers, quadratic cost, decay 1;
-    see book_arithmetic_fits)."""
+    and network2.py do (_engine.train_epoch_book: sigmoid layers; see
+    book_arithmetic_fits)."""
     data = X if isinstance(X, _engine.Samples) else _engine.matrix_samples(X, Y)
     order = np.ascontiguousarray(order, dtype=np.intp)
     n = len(order)
@@ -265,8 +266,8 @@ def _run(weights, biases, sizes, act_codes, cost_code, data, order, batch_size,
     try:
         if book:
             status, done = _engine.train_epoch_book(
-                weights, biases, sizes, data, order, batch_size, eta, check_every,
-                threads)
+                weights, biases, sizes, cost_code, data, order, batch_size, eta, decay,
+                check_every, threads)
         else:
             status, done = _engine.train_epoch(
                 weights, biases, sizes, act_codes, cost_code, data, order,

@@ -7,8 +7,11 @@
 
 Same classes, methods, random draws, printed lines and return values as the
 book's module, so a script seeded the book's way gets the same weights and
-the same monitored values (to floating-point rounding).  ``SGD`` runs each
-epoch in fastbp's compiled engine.
+the same monitored values.  ``SGD`` runs each epoch in fastbp's compiled
+engine; with QuadraticCost or CrossEntropyCost it repeats network2.py's
+floating-point operations in network2.py's order, so the weights are the
+book's bit for bit (see fastbp.network).  The monitored costs are summed in
+another order: the same to rounding.
 
 The book's conventions (see fastbp._book): samples are column vectors;
 training pairs are (x, one-hot y); validation and test pairs are (x, int
@@ -204,6 +207,8 @@ class Network:
             n_data = len(evaluation_data)
         weights, biases = _book.parameters(self)
         decay = 1.0 - eta * (lmbda / n)
+        book = path is _training and _training.book_arithmetic_fits(weights, biases,
+                                                                    self.sizes)
         evaluation_cost, evaluation_accuracy = [], []
         training_cost, training_accuracy = [], []
         with _training.exclusive(self._lock), _training.engine_threads() as n_max:
@@ -212,7 +217,7 @@ class Network:
                 random.shuffle(training_data)
                 path.train_epoch(weights, biases, self.sizes, self._codes(), cost,
                                  X, Y, order_of(training_data), mini_batch_size, eta, decay,
-                                 xmax=xmax, threads=threads)
+                                 xmax=xmax, threads=threads, book=book)
                 print("Epoch {} training complete".format(j))
                 if monitor_training_cost or monitor_training_accuracy:
                     A = self._outputs(X)
@@ -251,10 +256,12 @@ class Network:
         else:
             X, Y, _ = _book.stack_pairs("mini_batch", mini_batch, self.sizes)
         weights, biases = _book.parameters(self)
+        book = path is _training and _training.book_arithmetic_fits(weights, biases,
+                                                                    self.sizes)
         with _training.exclusive(self._lock):
             path.train_epoch(weights, biases, self.sizes, self._codes(), cost, X, Y,
                              np.arange(len(mini_batch)), len(mini_batch), eta,
-                             1.0 - eta * (lmbda / n))
+                             1.0 - eta * (lmbda / n), book=book)
 
     def backprop(self, x, y):
         """Return ``(nabla_b, nabla_w)``, the gradient of the cost C_x of one

@@ -91,7 +91,7 @@ class ReferenceNetwork2:
             for l in range(len(sum_b)):
                 sum_b[l] += gb[l]
                 sum_w[l] += gw[l]
-        shrink = 1.0 - eta * lmbda / n
+        shrink = 1.0 - eta * (lmbda / n)        # network2.py's grouping
         self.weights = [shrink * W - (eta / m) * g for W, g in zip(self.weights, sum_w)]
         self.biases = [b - (eta / m) * g for b, g in zip(self.biases, sum_b)]
 

@@ -20,6 +20,8 @@ from fastbp import _book, _engine, _training
 import reference as ref
 from test_faults import _interrupt_main_thread_after
 
+QUADRATIC, CROSS_ENTROPY = 0, 1     # cost codes (csrc/fastbp_kernels.h)
+
 pytestmark = pytest.mark.skipif(not _engine.BOOK_ARITHMETIC,
                                 reason="NumPy's exp loop was not found")
 
@@ -71,9 +73,11 @@ def test_sigmoid_output_error_and_derivative(n):
     assert_array_equal(a, expected)
 
     delta = np.empty(n)
-    _engine._book_output_error(delta, a, y)
+    _engine._book_output_error(QUADRATIC, delta, a, y)
     s = 1.0 / (1.0 + np.exp(-z))
     assert_array_equal(delta, (a - y) * (s * (1 - s)))
+    _engine._book_output_error(CROSS_ENTROPY, delta, a, y)
+    assert_array_equal(delta, a - y)
 
     wd = rng.standard_normal(n)                # np.dot(w.T, delta)
     delta = wd.copy()
@@ -90,6 +94,7 @@ def test_weight_and_bias_step_sum_in_sample_order(m, n_out, n_in):
     D = rng.standard_normal((m, n_out)) * 1e-3
     A = rng.random((m, n_in))
     c = 3.0 / m
+    decay = 1 - 3.0 * (5.0 / 1000)
     # network.py: nabla_w = [nw+dnw ...] from zeros, sample after sample
     nabla_w = np.zeros((n_out, n_in))
     nabla_b = np.zeros(n_out)
@@ -102,6 +107,9 @@ def test_weight_and_bias_step_sum_in_sample_order(m, n_out, n_in):
     assert _engine._book_bias_step(b_new, b, D, c)
     assert_array_equal(W_new, W - c * nabla_w)
     assert_array_equal(b_new, b - c * nabla_b)
+    # network2.py's L2 step
+    assert _engine._book_weight_step(W_new, W, D, A, c, decay)
+    assert_array_equal(W_new, decay * W - c * nabla_w)
     # a step that leaves the range is reported
     assert not _engine._book_weight_step(W_new, W, D, A, 1e308)
     assert not _engine._book_weight_step(W_new, W, D, A, c, limit=float(np.max(np.abs(W))) / 2)
@@ -130,9 +138,9 @@ def book_epochs(sizes, data, epochs, batch_size, eta, threads, seed=1):
         random.seed(epoch)
         shuffled = list(data)
         random.shuffle(shuffled)
-        status, done = _engine.train_epoch_book(W, B, sizes, samples,
+        status, done = _engine.train_epoch_book(W, B, sizes, QUADRATIC, samples,
                                                 samples.order_of(shuffled),
-                                                batch_size, eta, 0, threads)
+                                                batch_size, eta, 1.0, 0, threads)
         assert status == _engine.OK and done == -(-len(data) // batch_size)
         for k in range(0, len(data), batch_size):
             book.update_mini_batch(shuffled[k:k + batch_size], eta)
@@ -192,7 +200,7 @@ def test_a_single_neuron_layer_takes_the_mini_batch_form():
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="at least 2"):
         _engine.train_epoch_book(net.weights, [b.ravel() for b in net.biases], sizes,
-                                 _book.training_samples("d", data, sizes),
+                                 QUADRATIC, _book.training_samples("d", data, sizes),
                                  np.arange(40), 5, 1.0)
 
 
@@ -267,3 +275,20 @@ def test_sigint_leaves_a_completed_mini_batch():
             if reached():
                 return
     pytest.fail("no replayed mini-batch gives the interrupted weights")
+
+
+def test_network2_update_mini_batch_is_the_books_step():
+    from reference_network2 import ReferenceNetwork2
+    import fastbp.network2 as network2
+    sizes = [9, 7, 4]
+    data = book_problem(sizes, 30, seed=12)
+    for cost, name in ((network2.CrossEntropyCost, "cross-entropy"),
+                       (network2.QuadraticCost, "quadratic")):
+        np.random.seed(7)
+        net = network2.Network(sizes, cost=cost)
+        np.random.seed(7)
+        ref2 = ReferenceNetwork2(sizes, name)
+        for k in range(0, 30, 8):
+            net.update_mini_batch(data[k:k + 8], 0.5, 4.0, 30)
+            ref2.step(data[k:k + 8], 0.5, 4.0, 30)
+        assert_identical(net.weights + net.biases, ref2.weights + ref2.biases)

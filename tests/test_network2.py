@@ -45,11 +45,15 @@ def run_both(sizes, cost, training, evaluation, epochs, batch, eta, lmbda, capsy
 
 
 def assert_same_run(ref_run, fbp_run, atol_w=1e-9):
+    """The same weights (bit for bit: fastbp repeats network2.py's arithmetic
+    for its two cost classes), monitored values and printed lines."""
     (ref, ref_results, ref_lines, ref_order), (net, results, lines, order) = ref_run, fbp_run
     for W_ref, W in zip(ref.weights, net.weights):
         assert_allclose(W, W_ref, rtol=0, atol=atol_w)
+        assert_array_equal(W, W_ref)
     for b_ref, b in zip(ref.biases, net.biases):
         assert_allclose(b, b_ref, rtol=0, atol=atol_w)
+        assert_array_equal(b, b_ref)
     eval_cost, eval_acc, train_cost, train_acc = results
     r_eval_cost, r_eval_acc, r_train_cost, r_train_acc = ref_results
     assert_allclose(train_cost, r_train_cost, rtol=1e-8)
