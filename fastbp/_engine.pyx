@@ -984,8 +984,11 @@ def _find_numpy_exp():
     probe over its whole range (NumPy picks the loop for the processor when
     it loads).  Returns whether one was found."""
     global _numpy_exp, _numpy_exp_data
-    cdef cnp.ufunc exp = np.exp
+    cdef cnp.ufunc exp
     cdef int i
+    if type(np.exp) is not np.ufunc:
+        return False
+    exp = np.exp
     rng = np.random.default_rng(0)
     probe = np.concatenate([np.linspace(-746.0, 709.0, 20001),
                             rng.uniform(-40.0, 40.0, 20000),
@@ -993,7 +996,8 @@ def _find_numpy_exp():
     expected = np.exp(probe)
     out = np.empty_like(probe)
     for i in range(exp.ntypes):
-        if exp.types[2 * i] != cnp.NPY_DOUBLE or exp.types[2 * i + 1] != cnp.NPY_DOUBLE:
+        if (exp.types[2 * i] != cnp.NPY_DOUBLE or exp.types[2 * i + 1] != cnp.NPY_DOUBLE
+                or exp.functions[i] == NULL):
             continue
         _call_unary_loop(<void *> exp.functions[i], exp.data[i], probe, out)
         if np.array_equal(out, expected):
@@ -1003,8 +1007,40 @@ def _find_numpy_exp():
     return False
 
 
-# Whether train_epoch_book can run (NumPy's exp loop was found).
-BOOK_ARITHMETIC = _find_numpy_exp()
+cdef _book_dgemv(char trans, double[:, ::1] W, const double[::1] x):
+    """y = W x (trans 'T') or W^T x (trans 'N') for row-major W, by the
+    dgemv calls of _book_sample."""
+    cdef int n_out = W.shape[0], n_in = W.shape[1], inc = 1
+    cdef double one = 1.0, zero = 0.0
+    y = np.zeros(n_out if trans == b'T' else n_in)
+    cdef double[::1] out = y
+    # W^l, row-major n_out x n_in, is column-major n_in x n_out
+    dgemv(&trans, &n_in, &n_out, &one, &W[0, 0], &n_in, <double *> &x[0], &inc, &zero,
+          &out[0], &inc)
+    return y
+
+
+def _dgemv_matches_numpy():
+    """Whether the dgemv calls of the book's path give np.dot's bits for a
+    matrix times a column vector, as network.py multiplies (both are BLAS
+    calls, NumPy's and SciPy's; the same kernels give the same bits), on
+    shapes with every remainder of 4 and 8 and long columns."""
+    rng = np.random.default_rng(1)
+    for n_out, n_in in ((30, 784), (10, 30), (7, 5003), (2, 2), (13, 9), (100, 61)):
+        W = rng.standard_normal((n_out, n_in))
+        a = rng.random((n_in, 1))
+        delta = rng.standard_normal((n_out, 1))
+        if not (np.array_equal(_book_dgemv(b'T', W, a.ravel()), np.dot(W, a).ravel())
+                and np.array_equal(_book_dgemv(b'N', W, delta.ravel()),
+                                   np.dot(W.T, delta).ravel())):
+            return False
+    return True
+
+
+# Whether train_epoch_book can run and give network.py's bits: NumPy's exp
+# loop was found and SciPy's dgemv computes as np.dot does (else the book's
+# layers train in the mini-batch form).
+BOOK_ARITHMETIC = _find_numpy_exp() and _dgemv_matches_numpy()
 
 
 cdef struct BookLayers:
@@ -1247,10 +1283,20 @@ def train_epoch_book(list weights, list biases, object sizes, int cost,
     number.  Returns (status, mini-batches applied) as train_epoch does."""
     cdef Py_ssize_t n = order.shape[0], done = 0
     cdef int status, current = 0
+    cdef Py_ssize_t L = len(sizes), l
     if not BOOK_ARITHMETIC:
-        raise RuntimeError("NumPy's float64 exp loop was not found")
+        raise RuntimeError("the book's arithmetic is not available here: NumPy's exp "
+                           "loop was not found, or NumPy's BLAS computes otherwise")
     if min(sizes) < 2:
         raise ValueError("every layer must have at least 2 neurons")
+    if len(weights) != L - 1 or len(biases) != L - 1:
+        raise ValueError("one weight matrix and one bias vector per layer")
+    for l in range(1, L):
+        if (weights[l - 1].shape != (sizes[l], sizes[l - 1])
+                or biases[l - 1].size != sizes[l]
+                or not weights[l - 1].flags.c_contiguous
+                or not biases[l - 1].flags.c_contiguous):
+            raise ValueError("weights and biases must be C-contiguous, in the layers' shapes")
     if cost != FBP_QUADRATIC and cost != FBP_CROSS_ENTROPY:
         raise ValueError("unknown cost code")
     if any(w.dtype != np.float64 for w in weights + biases):
@@ -1316,6 +1362,8 @@ def _bias_update(floating[::1] b, const floating[:, ::1] D, floating alpha, floa
 
 def _book_exp(const double[::1] x):
     """e^x by the exp loop of the book's path (NumPy's own)."""
+    if _numpy_exp == NULL:
+        raise RuntimeError("NumPy's exp loop was not found")
     out = np.empty(x.shape[0])
     if x.shape[0]:
         _call_unary_loop(<void *> _numpy_exp, _numpy_exp_data, np.array(x), out)
@@ -1326,6 +1374,8 @@ def _book_sigmoid(double[::1] z, const double[::1] b):
     """z <- 1.0/(1.0 + e^{-(z + b)}) in place, as the book's path computes it."""
     if b.shape[0] != z.shape[0] or z.shape[0] == 0:
         raise ValueError("z and b must have the same length")
+    if _numpy_exp == NULL:
+        raise RuntimeError("NumPy's exp loop was not found")
     scratch = np.empty(2 * z.shape[0])
     cdef double[::1] s = scratch
     with nogil:

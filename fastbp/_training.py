@@ -14,7 +14,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import _checks, _engine
+from . import _checks, _engine, activations as _activations
 
 # Take the GIL to look for Ctrl-C about every this many floating-point
 # operations of training (a few milliseconds of work).
@@ -25,6 +25,8 @@ _FLOPS_BETWEEN_SIGNAL_CHECKS = 5e7
 # W1's mini-batch (0.96 MFLOP) is above it for two threads: the probe decides.
 _MIN_FLOPS_PER_THREAD = 4e5
 MAX_THREADS = 64
+
+_SIGMOID = _activations.CODES["sigmoid"]
 
 
 class NetworkBusyError(RuntimeError):
@@ -199,6 +201,8 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
     on fewer.  book=True rounds every operation as the book's network.py
     and network2.py do (_engine.train_epoch_book: sigmoid layers; see
     book_arithmetic_fits)."""
+    if book and any(code != _SIGMOID for code in act_codes):
+        raise ValueError("the book's arithmetic is for sigmoid layers only")
     data = X if isinstance(X, _engine.Samples) else _engine.matrix_samples(X, Y)
     order = np.ascontiguousarray(order, dtype=np.intp)
     n = len(order)

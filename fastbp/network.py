@@ -10,10 +10,11 @@ weights.  ``SGD`` runs each epoch in fastbp's compiled engine instead of a
 Python loop over samples, with every floating-point operation of
 network.py's in network.py's order (the same BLAS calls, NumPy's own exp,
 the gradients summed sample by sample): the weights are network.py's bit for
-bit, where NumPy and SciPy's BLAS compute alike (tests/test_book_arithmetic.py).
-A network with a single-neuron layer, which np.dot multiplies by other
-routes, trains in the engine's mini-batch form instead: the same to
-rounding.
+bit.  That rests on SciPy's BLAS computing np.dot's bits, which fastbp checks
+when it loads (fastbp._engine.BOOK_ARITHMETIC).  Where it does not hold, and
+for a network with a single-neuron layer (np.dot multiplies a single row or
+column by other routes), SGD trains in the engine's mini-batch form instead:
+the same to rounding.
 
 The book's conventions: a sample x is a column vector (n_0, 1); training
 pairs are (x, y) with y a column vector (n_L, 1); test pairs are (x, label)

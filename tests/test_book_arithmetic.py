@@ -6,6 +6,7 @@ np.dot's bits for a matrix times a column vector, and the exp loop it found
 is np.exp's.  Then each kernel against NumPy written the way network.py
 writes it, and whole epochs against reference.BookStyleNetwork, bit for bit.
 """
+import functools
 import random
 import signal
 
@@ -15,15 +16,58 @@ from numpy.testing import assert_array_equal
 from scipy.linalg import blas
 
 import fastbp.network as network
+import fastbp.network2 as network2
 from fastbp import _book, _engine, _training
 
 import reference as ref
+from reference_network2 import ReferenceNetwork2
 from test_faults import _interrupt_main_thread_after
 
 QUADRATIC, CROSS_ENTROPY = 0, 1     # cost codes (csrc/fastbp_kernels.h)
 
 pytestmark = pytest.mark.skipif(not _engine.BOOK_ARITHMETIC,
                                 reason="NumPy's exp loop was not found")
+
+
+@pytest.fixture
+def four_blocks():
+    """Layers cut into up to four blocks, so that 3 and 4 threads really run
+    (the engine clamps threads to the blocks: two on a 2-CPU machine)."""
+    previous = _engine._set_blocks(4)
+    yield
+    _engine._set_blocks(previous)
+
+
+class ColumnReference(ref.BookStyleNetwork):
+    """reference.BookStyleNetwork with the per-sample gradients computed in
+    the notation SPEC section 2 describes for network.py: every sample a
+    column vector, every product np.dot (BookStyleNetwork uses matmul on 1-d
+    vectors).  Written for these tests from BP1-BP4."""
+
+    @staticmethod
+    def sigma(z):
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def backprop(self, x, y):
+        a = [x]                                     # a[l]: activations of layer l
+        z = [None]
+        for W, b in zip(self.weights, self.biases):
+            z.append(np.dot(W, a[-1]) + b)
+            a.append(self.sigma(z[-1]))
+        L = len(self.weights)
+        # BP1, quadratic cost
+        delta = (a[L] - y) * (self.sigma(z[L]) * (1 - self.sigma(z[L])))
+        grad_b, grad_w = [None] * L, [None] * L
+        for l in range(L, 0, -1):
+            grad_b[l - 1] = delta                                    # BP3
+            grad_w[l - 1] = np.dot(delta, a[l - 1].transpose())      # BP4
+            if l > 1:                                                # BP2
+                delta = (np.dot(self.weights[l - 1].transpose(), delta)
+                         * (self.sigma(z[l - 1]) * (1 - self.sigma(z[l - 1]))))
+        return grad_b, grad_w
+
+    def step(self, batch, eta):
+        self.update_mini_batch(batch, eta)
 
 
 def assert_identical(arrays, expected):
@@ -47,6 +91,38 @@ def test_scipy_dgemv_gives_numpys_dot(n_out, n_in):
         assert_array_equal(blas.dgemv(1.0, w.T, a.ravel(), trans=1), np.dot(w, a).ravel())
         assert_array_equal(blas.dgemv(1.0, w.T, delta.ravel(), trans=0),
                            np.dot(w.T, delta).ravel())
+
+
+def test_the_engine_checked_its_dgemv_when_it_loaded():
+    assert _engine._dgemv_matches_numpy()
+
+
+def test_without_the_books_arithmetic_sgd_takes_the_mini_batch_form(monkeypatch):
+    """Where NumPy's BLAS computes otherwise (simulated), SGD still trains,
+    in the engine's mini-batch form: the same to rounding."""
+    monkeypatch.setattr(_engine, "BOOK_ARITHMETIC", False)
+    sizes = [6, 5, 3]
+    assert not _training.book_arithmetic_fits([np.zeros((5, 6)), np.zeros((3, 5))],
+                                              [np.zeros(5), np.zeros(3)], sizes)
+    data = book_problem(sizes, 50, seed=1)
+    np.random.seed(8)
+    net = network.Network(sizes)
+    np.random.seed(8)
+    reference = ColumnReference(sizes)
+    random.seed(3)
+    net.SGD(list(data), 2, 5, 3.0)
+    random.seed(3)
+    shuffled = list(data)
+    for _ in range(2):
+        random.shuffle(shuffled)
+        for k in range(0, 50, 5):
+            reference.step(shuffled[k:k + 5], 3.0)
+    for a, b in zip(net.weights + net.biases, reference.weights + reference.biases):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    with pytest.raises(RuntimeError, match="not available"):
+        _engine.train_epoch_book(net.weights, net.biases, sizes, QUADRATIC,
+                                 _book.training_samples("d", data, sizes), np.arange(50),
+                                 5, 1.0)
 
 
 def test_the_exp_loop_is_numpys():
@@ -127,35 +203,68 @@ def book_problem(sizes, n, seed, dtype=np.float64):
     return [(X[i].reshape(-1, 1).copy(), Y[i].reshape(-1, 1).copy()) for i in range(n)]
 
 
-def book_epochs(sizes, data, epochs, batch_size, eta, threads, seed=1):
-    """(train_epoch_book's parameters, the reference's) after the same epochs."""
+def book_epochs(sizes, data, epochs, batch_size, eta, threads, seed=1, lmbda=None):
+    """(train_epoch_book's parameters, the reference's) after the same epochs:
+    ColumnReference (network.py), or with lmbda network2.py's model with the
+    cross-entropy cost (reference_network2, its initial weights N(0, 1))."""
     np.random.seed(seed)
-    book = ref.BookStyleNetwork(sizes)
-    W = [w.copy() for w in book.weights]
-    B = [b.copy() for b in book.biases]
+    n = len(data)
+    if lmbda is None:
+        reference, cost, decay = ColumnReference(sizes), QUADRATIC, 1.0
+        step = reference.step
+    else:
+        reference = ReferenceNetwork2(sizes, "cross-entropy", init="large")
+        cost, decay = CROSS_ENTROPY, 1 - eta * (lmbda / n)
+        step = functools.partial(reference.step, lmbda=lmbda, n=n)
+    W = [w.copy() for w in reference.weights]
+    B = [b.copy() for b in reference.biases]
     samples = _book.training_samples("data", data, sizes)
     for epoch in range(epochs):
         random.seed(epoch)
         shuffled = list(data)
         random.shuffle(shuffled)
-        status, done = _engine.train_epoch_book(W, B, sizes, QUADRATIC, samples,
-                                                samples.order_of(shuffled),
-                                                batch_size, eta, 1.0, 0, threads)
-        assert status == _engine.OK and done == -(-len(data) // batch_size)
-        for k in range(0, len(data), batch_size):
-            book.update_mini_batch(shuffled[k:k + batch_size], eta)
-    return W + B, book.weights + book.biases
+        status, done = _engine.train_epoch_book(W, B, sizes, cost, samples,
+                                                samples.order_of(shuffled), batch_size,
+                                                eta, decay, 0, threads)
+        assert status == _engine.OK and done == -(-n // batch_size)
+        for k in range(0, n, batch_size):
+            step(shuffled[k:k + batch_size], eta)
+    return W + B, reference.weights + reference.biases
 
 
 @pytest.mark.parametrize("sizes, n, batch_size", [([784, 30, 10], 600, 10),
                                                   ([5, 4, 3, 2], 101, 7),
                                                   ([20, 64, 33, 10], 200, 16),
                                                   ([3, 2], 50, 50)])
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_epochs_equal_the_reference_bit_for_bit(sizes, n, batch_size, threads):
+@pytest.mark.parametrize("threads", [1, 2, 3, 4])
+def test_epochs_equal_the_reference_bit_for_bit(four_blocks, sizes, n, batch_size, threads):
     data = book_problem(sizes, n, seed=len(sizes) + n)
     ours, reference = book_epochs(sizes, data, 2, batch_size, 3.0, threads)
     assert_identical(ours, reference)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_network2_epochs_equal_the_reference_bit_for_bit(four_blocks, threads):
+    sizes = [30, 20, 10]
+    data = book_problem(sizes, 150, seed=4)
+    ours, reference = book_epochs(sizes, data, 2, 7, 0.5, threads, lmbda=5.0)
+    assert_identical(ours, reference)
+
+
+def test_the_column_reference_is_the_book_style_one():
+    """Two references written apart, one with np.dot on columns, one with
+    matmul on 1-d vectors, give the same bits (the premise tests above say
+    why)."""
+    sizes = [20, 9, 5]
+    data = book_problem(sizes, 40, seed=5)
+    np.random.seed(3)
+    columns = ColumnReference(sizes)
+    np.random.seed(3)
+    vectors = ref.BookStyleNetwork(sizes)
+    for k in range(0, 40, 8):
+        columns.step(data[k:k + 8], 3.0)
+        vectors.update_mini_batch(data[k:k + 8], 3.0)
+    assert_identical(columns.weights + columns.biases, vectors.weights + vectors.biases)
 
 
 def test_float32_inputs_are_widened_as_numpy_widens_them():
@@ -278,8 +387,6 @@ def test_sigint_leaves_a_completed_mini_batch():
 
 
 def test_network2_update_mini_batch_is_the_books_step():
-    from reference_network2 import ReferenceNetwork2
-    import fastbp.network2 as network2
     sizes = [9, 7, 4]
     data = book_problem(sizes, 30, seed=12)
     for cost, name in ((network2.CrossEntropyCost, "cross-entropy"),
@@ -292,3 +399,64 @@ def test_network2_update_mini_batch_is_the_books_step():
             net.update_mini_batch(data[k:k + 8], 0.5, 4.0, 30)
             ref2.step(data[k:k + 8], 0.5, 4.0, 30)
         assert_identical(net.weights + net.biases, ref2.weights + ref2.biases)
+
+
+@pytest.mark.parametrize("threads", [2, 4])
+@pytest.mark.parametrize("good", [0, 1, 2, 3])
+def test_divergence_on_threads_keeps_the_last_good_mini_batch(four_blocks, threads, good):
+    """As above, with the step's rows split over threads that must all agree."""
+    sizes = [10, 8, 4]
+    data = book_problem(sizes, 100, seed=6)
+    data = data[:10 * good] + [(x, np.full_like(y, 1e305)) for x, y in data[10 * good:]]
+    np.random.seed(3)
+    reference = ColumnReference(sizes)
+    W = [w.copy() for w in reference.weights]
+    B = [b.copy() for b in reference.biases]
+    samples = _book.training_samples("data", data, sizes)
+    status, done = _engine.train_epoch_book(W, B, sizes, QUADRATIC, samples,
+                                            np.arange(len(data)), 10, 3.0, 1.0, 0, threads)
+    assert status == _engine.DIVERGED and done == good
+    for k in range(good):
+        reference.step(data[10 * k:10 * k + 10], 3.0)
+    assert_identical(W + B, reference.weights + reference.biases)
+
+
+@pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+                    reason="SIGINT is not Python's default handler here")
+@pytest.mark.parametrize("threads", [2, 4])
+def test_sigint_on_threads_leaves_a_completed_mini_batch(four_blocks, threads):
+    """Epochs on several threads, a signal checked after every mini-batch:
+    the weights are those after some number of whole mini-batches, replayed
+    one call each on one thread (which equals the reference, above)."""
+    sizes = [100, 40, 10]
+    data = book_problem(sizes, 400, seed=9)
+    samples = _book.training_samples("data", data, sizes)
+    np.random.seed(5)
+    reference = ColumnReference(sizes)
+    W = [w.copy() for w in reference.weights]
+    B = [b.copy() for b in reference.biases]
+    replay = ([w.copy() for w in W], [b.copy() for b in B])
+    rng = np.random.default_rng(0)
+    orders = []
+    timer = _interrupt_main_thread_after(0.3)
+    try:
+        with pytest.raises(KeyboardInterrupt), _training.engine_threads():
+            for _ in range(100_000):
+                orders.append(rng.permutation(len(data)))
+                _engine.train_epoch_book(W, B, sizes, QUADRATIC, samples, orders[-1], 20,
+                                         0.5, 1.0, 1, threads)
+    finally:
+        timer.cancel()
+        timer.join()
+
+    def reached():
+        return all(np.array_equal(a, b) for a, b in zip(replay[0] + replay[1], W + B))
+
+    with _training.engine_threads():
+        for order in orders:
+            for k in range(0, len(data), 20):
+                if reached():
+                    return
+                _engine.train_epoch_book(replay[0], replay[1], sizes, QUADRATIC, samples,
+                                         order[k:k + 20], 20, 0.5, 1.0, 0, 1)
+    assert reached(), "no replayed mini-batch gives the interrupted weights"
