@@ -8,7 +8,7 @@ turned into rows of float64 matrices here, checked on the way.
 """
 import numpy as np
 
-from . import _checks, _engine
+from . import _checks, _engine, _training
 
 DTYPE = np.dtype(np.float64)
 
@@ -106,6 +106,35 @@ def columns_as_rows(name, a, n):
         raise ValueError(f"{name} must be a column vector of shape ({n}, 1) "
                          f"(or {n} rows of samples as columns), got shape {a.shape}")
     return _checks.check_matrix(name, a.T, n, DTYPE)
+
+
+def backprop(weights, biases, sizes, codes, cost, X, Y, path=_training):
+    """The book's backprop(x, y) for the one sample in the rows X and Y:
+    (nabla_b, nabla_w) in the parameters' shapes.  Rounded as the book's
+    code rounds it where the book's arithmetic applies (for a cost the
+    engine knows; see _training.book_arithmetic_fits), else computed by
+    ``path`` in mini-batch form."""
+    if path is _training and _training.book_arithmetic_fits(weights, biases, sizes):
+        activations, deltas = _engine.book_backprop(weights, biases, sizes, cost, X, Y)
+        inputs = [X] + activations[:-1]
+        # delta and np.dot(delta, a.transpose()): one product per entry, exact
+        return ([d.reshape(-1, 1) for d in deltas],
+                [np.dot(d.reshape(-1, 1), a.reshape(1, -1)) for d, a in zip(deltas, inputs)])
+    nabla_b, nabla_w = path.backprop(weights, biases, sizes, codes, cost, X, Y)
+    return [nb.reshape(-1, 1) for nb in nabla_b], nabla_w
+
+
+def feedforward(weights, biases, sizes, codes, X, path=_training):
+    """The book's feedforward(a) for the samples in the rows of X, as the
+    columns of an (n_L, k) array.  One sample (a column vector, as the book
+    passes it) is rounded as the book's code rounds it where the book's
+    arithmetic applies; several (a matrix, which np.dot multiplies as a
+    whole) are computed in mini-batch form, the same to rounding."""
+    if (X.shape[0] == 1 and path is _training
+            and _training.book_arithmetic_fits(weights, biases, sizes)):
+        activations, _ = _engine.book_backprop(weights, biases, sizes, 0, X)
+        return activations[-1].T.copy()
+    return path.feedforward(weights, biases, sizes, codes, X).T.copy()
 
 
 def parameters(net):

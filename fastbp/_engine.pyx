@@ -809,6 +809,17 @@ cdef int _epoch(Layers *net, int cost, const RowTables *rows, const Py_ssize_t *
     return status
 
 
+cdef Py_ssize_t _epoch_arguments(Samples data, const Py_ssize_t[::1] order, object sizes,
+                                 Py_ssize_t check_every) except -1:
+    """Check that order names samples of data and that they fit the network;
+    returns how many mini-batches to train between two looks for signals
+    (check_every, or once an epoch when it is not positive)."""
+    data._check_order(order)
+    if data.n_in != sizes[0] or data.n_out != sizes[len(sizes) - 1]:
+        raise ValueError("the samples do not fit the network's input and output layers")
+    return check_every if check_every > 0 else order.shape[0]
+
+
 def train_epoch(list weights, list biases, object sizes, object acts, int cost,
                 Samples data not None, const Py_ssize_t[::1] order,
                 Py_ssize_t batch_size, double eta, double decay,
@@ -832,11 +843,7 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
     cdef int status = STATUS_OK
     if n == 0:
         return status, 0
-    data._check_order(order)
-    if data.n_in != sizes[0] or data.n_out != sizes[len(sizes) - 1]:
-        raise ValueError("the samples do not fit the network's input and output layers")
-    if check_every <= 0:
-        check_every = n        # once an epoch at least
+    check_every = _epoch_arguments(data, order, sizes, check_every)
     if xmax < 0:
         xmax = data.max_abs()
     threads = max(1, min(threads, _BLOCKS))
@@ -1069,6 +1076,8 @@ cdef class _BookBuffers:
     allocated once per call)."""
     cdef BookLayers net
     cdef list keep
+    cdef list A_arrays, D_arrays    # the arrays of A[l] and D[l] (None for l = 0)
+    cdef object Y_array
 
     def __cinit__(self, list weights, list biases, object sizes, Py_ssize_t rows,
                   int threads):
@@ -1092,16 +1101,20 @@ cdef class _BookBuffers:
                 or not self.net.D or not self.net.ok or not self.net.barrier
                 or not self.net.sense):
             raise MemoryError()
+        self.A_arrays = [aligned_empty((rows, n_l), np.float64) for n_l in sizes]
+        self.D_arrays = [None] + [aligned_empty((rows, n_l), np.float64) for n_l in sizes[1:]]
+        self.Y_array = aligned_empty((rows, sizes[L - 1]), np.float64)
+        self.keep = self.A_arrays + self.D_arrays[1:] + [self.Y_array]
         for l in range(L):
             self.net.sizes[l] = sizes[l]
-            self.net.A[l] = self._array((rows, sizes[l]))
+            self.net.A[l] = <double *> <size_t> self.A_arrays[l].ctypes.data
             if l > 0:
                 self.net.W[0][l] = <double *> <size_t> weights[l - 1].ctypes.data
                 self.net.b[0][l] = <double *> <size_t> biases[l - 1].ctypes.data
                 self.net.W[1][l] = self._array((sizes[l], sizes[l - 1]))
                 self.net.b[1][l] = self._array((sizes[l],))
-                self.net.D[l] = self._array((rows, sizes[l]))
-        self.net.Y = self._array((rows, sizes[L - 1]))
+                self.net.D[l] = <double *> <size_t> self.D_arrays[l].ctypes.data
+        self.net.Y = <double *> <size_t> self.Y_array.ctypes.data
         self.net.scratch = self._array((T, 2 * self.net.widest))
         fbp_barrier_init(self.net.barrier, T)
 
@@ -1137,10 +1150,16 @@ cdef void _book_sample(BookLayers *net, int cur, Py_ssize_t s, double *scratch) 
     """Feedforward, BP1 and BP2 for sample s of the mini-batch: row s of
     every A^l and D^l, as network.py's backprop(x, y) computes them, with
     the weights W[cur]."""
+    _book_forward(net, cur, s, scratch)
+    _book_backward(net, cur, s)
+
+
+cdef void _book_forward(BookLayers *net, int cur, Py_ssize_t s, double *scratch) noexcept nogil:
+    """Row s of every A^l, as network.py's feedforward(a) computes them."""
     cdef Py_ssize_t l, L = net.L
     cdef int n_in, n_out, inc = 1
     cdef double one = 1.0, zero = 0.0
-    cdef char trans = b'T', no_trans = b'N'
+    cdef char trans = b'T'
     cdef double *out
     for l in range(1, L):
         n_in = <int> net.sizes[l - 1]
@@ -1153,6 +1172,15 @@ cdef void _book_sample(BookLayers *net, int cur, Py_ssize_t s, double *scratch) 
         # a = sigmoid(z + b)
         fbp_book_sigmoid(out, net.b[cur][l], n_out, scratch, scratch + net.widest,
                          _numpy_exp, _numpy_exp_data)
+
+
+cdef void _book_backward(BookLayers *net, int cur, Py_ssize_t s) noexcept nogil:
+    """Row s of every D^l (BP1, BP2), from row s of the A^l and of Y."""
+    cdef Py_ssize_t l, L = net.L
+    cdef int n_in, n_out, inc = 1
+    cdef double one = 1.0, zero = 0.0
+    cdef char no_trans = b'N'
+    cdef double *out
     n_out = <int> net.sizes[L - 1]
     # delta = cost.delta(z, a, y)                                         (BP1)
     fbp_book_output_error(net.cost, net.D[L - 1] + s * n_out, net.A[L - 1] + s * n_out,
@@ -1283,6 +1311,53 @@ def train_epoch_book(list weights, list biases, object sizes, int cost,
     number.  Returns (status, mini-batches applied) as train_epoch does."""
     cdef Py_ssize_t n = order.shape[0], done = 0
     cdef int status, current = 0
+    _check_book(weights, biases, sizes, cost)
+    if n == 0:
+        return STATUS_OK, 0
+    check_every = _epoch_arguments(data, order, sizes, check_every)
+    threads = max(1, min(threads, _BLOCKS))
+    cdef _BookBuffers buf = _BookBuffers(weights, biases, sizes, min(batch_size, n),
+                                         threads)
+    buf.net.cost = cost
+    buf.net.decay = decay
+    with nogil:
+        status = _book_epoch(&buf.net, &data.rows, &order[0], n, batch_size, eta,
+                             check_every, &done, &current)
+        buf._copy_back(current)
+    if status == STATUS_INTERRUPTED:
+        _reraise()
+    return status, done
+
+
+def book_backprop(list weights, list biases, object sizes, int cost,
+                  const double[:, ::1] X, const double[:, ::1] Y=None):
+    """For each row x of X, the activations a^1 .. a^L of network.py's
+    feedforward(x), and with the targets Y the errors delta^1 .. delta^L of
+    its backprop(x, y), rounded as network.py rounds them (the gradients
+    are then delta and delta a^T: products, exact).  Returns (activations,
+    deltas): lists of (n, n_l) arrays, deltas None without Y."""
+    _check_book(weights, biases, sizes, cost)
+    cdef Py_ssize_t n = X.shape[0], s, L = len(sizes)
+    if n == 0 or X.shape[1] != sizes[0] or (
+            Y is not None and (Y.shape[0] != n or Y.shape[1] != sizes[L - 1])):
+        raise ValueError("X (n, n_0) and Y (n, n_L) do not fit the network")
+    cdef _BookBuffers buf = _BookBuffers(weights, biases, sizes, n, 1)
+    cdef bint backward = Y is not None
+    buf.net.cost = cost
+    buf.A_arrays[0][...] = X
+    if backward:
+        buf.Y_array[...] = Y
+    with nogil:
+        for s in range(n):
+            _book_forward(&buf.net, 0, s, buf.net.scratch)
+            if backward:
+                _book_backward(&buf.net, 0, s)
+    return ([a.copy() for a in buf.A_arrays[1:]],
+            [d.copy() for d in buf.D_arrays[1:]] if backward else None)
+
+
+cdef _check_book(list weights, list biases, object sizes, int cost):
+    """What the book's path needs of its arguments (see train_epoch_book)."""
     cdef Py_ssize_t L = len(sizes), l
     if not BOOK_ARITHMETIC:
         raise RuntimeError("the book's arithmetic is not available here: NumPy's exp "
@@ -1303,25 +1378,6 @@ def train_epoch_book(list weights, list biases, object sizes, int cost,
         raise TypeError("the book's arithmetic is float64")
     if any_overlap(weights + biases):
         raise ValueError("weights and biases must not share memory")
-    if n == 0:
-        return STATUS_OK, 0
-    data._check_order(order)
-    if data.n_in != sizes[0] or data.n_out != sizes[len(sizes) - 1]:
-        raise ValueError("the samples do not fit the network's input and output layers")
-    if check_every <= 0:
-        check_every = n
-    threads = max(1, min(threads, _BLOCKS))
-    cdef _BookBuffers buf = _BookBuffers(weights, biases, sizes, min(batch_size, n),
-                                         threads)
-    buf.net.cost = cost
-    buf.net.decay = decay
-    with nogil:
-        status = _book_epoch(&buf.net, &data.rows, &order[0], n, batch_size, eta,
-                             check_every, &done, &current)
-        buf._copy_back(current)
-    if status == STATUS_INTERRUPTED:
-        _reraise()
-    return status, done
 
 
 # ---------------------------------------------------------------------------

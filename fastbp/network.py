@@ -14,7 +14,9 @@ bit.  That rests on SciPy's BLAS computing np.dot's bits, which fastbp checks
 when it loads (fastbp._engine.BOOK_ARITHMETIC).  Where it does not hold, and
 for a network with a single-neuron layer (np.dot multiplies a single row or
 column by other routes), SGD trains in the engine's mini-batch form instead:
-the same to rounding.
+the same to rounding.  ``backprop(x, y)`` and ``feedforward(a)`` of one
+sample follow the book's arithmetic too; ``evaluate`` and ``feedforward`` of
+several columns at once compute in mini-batch form.
 
 The book's conventions: a sample x is a column vector (n_0, 1); training
 pairs are (x, y) with y a column vector (n_L, 1); test pairs are (x, label)
@@ -61,7 +63,8 @@ class Network:
         """Return the output of the network for the input column vector ``a``
         of shape (n_0, 1); a matrix (n_0, k) gives the k outputs as columns."""
         X = _book.columns_as_rows("a", a, self.sizes[0])
-        return self._outputs(X).T.copy()
+        weights, biases = _book.parameters(self)
+        return _book.feedforward(weights, biases, self.sizes, self._codes(), X)
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None):
         """Train by mini-batch stochastic gradient descent.
@@ -118,9 +121,7 @@ class Network:
         X = _book.column("x", x, self.sizes[0])
         Y = _book.column("y", y, self.sizes[-1])
         weights, biases = _book.parameters(self)
-        nabla_b, nabla_w = _training.backprop(weights, biases, self.sizes, self._codes(),
-                                              _QUADRATIC, X, Y)
-        return [nb.reshape(-1, 1) for nb in nabla_b], nabla_w
+        return _book.backprop(weights, biases, self.sizes, self._codes(), _QUADRATIC, X, Y)
 
     def evaluate(self, test_data):
         """The number of test inputs for which the network's most active

@@ -162,7 +162,9 @@ class Network:
         """Return the output of the network for the input column vector ``a``
         of shape (n_0, 1); a matrix (n_0, k) gives the k outputs as columns."""
         X = _book.columns_as_rows("a", a, self.sizes[0])
-        return self._outputs(X).T.copy()
+        weights, biases = _book.parameters(self)
+        path, _ = self._route()
+        return _book.feedforward(weights, biases, self.sizes, self._codes(), X, path)
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0,
             evaluation_data=None, monitor_evaluation_cost=False,
@@ -270,9 +272,7 @@ class Network:
         Y = _book.column("y", y, self.sizes[-1])
         weights, biases = _book.parameters(self)
         path, cost = self._route()
-        nabla_b, nabla_w = path.backprop(weights, biases, self.sizes, self._codes(),
-                                         cost, X, Y)
-        return [nb.reshape(-1, 1) for nb in nabla_b], nabla_w
+        return _book.backprop(weights, biases, self.sizes, self._codes(), cost, X, Y, path)
 
     def accuracy(self, data, convert=False):
         """The number of samples in ``data`` whose most active output neuron

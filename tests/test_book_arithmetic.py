@@ -460,3 +460,39 @@ def test_sigint_on_threads_leaves_a_completed_mini_batch(four_blocks, threads):
                 _engine.train_epoch_book(replay[0], replay[1], sizes, QUADRATIC, samples,
                                          order[k:k + 20], 20, 0.5, 1.0, 0, 1)
     assert reached(), "no replayed mini-batch gives the interrupted weights"
+
+
+def test_backprop_and_feedforward_of_one_sample_are_the_books():
+    sizes = [12, 7, 5, 3]
+    data = book_problem(sizes, 6, seed=10)
+    np.random.seed(6)
+    net = network.Network(sizes)
+    np.random.seed(6)
+    reference = ColumnReference(sizes)
+    for x, y in data:
+        nabla_b, nabla_w = net.backprop(x, y)
+        expected_b, expected_w = reference.backprop(x, y)
+        assert [g.shape for g in nabla_b] == [b.shape for b in net.biases]
+        assert_identical(nabla_b + nabla_w, expected_b + expected_w)
+        a = x
+        for W, b in zip(reference.weights, reference.biases):
+            a = reference.sigma(np.dot(W, a) + b)
+        out = net.feedforward(x)
+        assert out.shape == (3, 1)
+        assert_array_equal(out, a)
+
+
+@pytest.mark.parametrize("cost, name", [(network2.CrossEntropyCost, "cross-entropy"),
+                                        (network2.QuadraticCost, "quadratic")])
+def test_network2_backprop_of_one_sample_is_the_books(cost, name):
+    sizes = [9, 6, 4]
+    data = book_problem(sizes, 5, seed=11)
+    np.random.seed(2)
+    net = network2.Network(sizes, cost=cost)
+    np.random.seed(2)
+    reference = ReferenceNetwork2(sizes, name)
+    for x, y in data:
+        nabla_b, nabla_w = net.backprop(x, y)
+        expected_b, expected_w = reference.gradients(x, y)
+        assert_identical(nabla_b + nabla_w, expected_b + expected_w)
+        assert_array_equal(net.feedforward(x), reference.output(x))
