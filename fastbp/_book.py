@@ -8,7 +8,7 @@ turned into rows of float64 matrices here, checked on the way.
 """
 import numpy as np
 
-from . import _checks, _engine, _training
+from . import _checks, _engine, _training, costs
 
 DTYPE = np.dtype(np.float64)
 
@@ -132,7 +132,9 @@ def feedforward(weights, biases, sizes, codes, X, path=_training):
     whole) are computed in mini-batch form, the same to rounding."""
     if (X.shape[0] == 1 and path is _training
             and _training.book_arithmetic_fits(weights, biases, sizes)):
-        activations, _ = _engine.book_backprop(weights, biases, sizes, 0, X)
+        # no targets, so no delta: the cost code is not used
+        activations, _ = _engine.book_backprop(weights, biases, sizes,
+                                               costs.CODES["quadratic"], X)
         return activations[-1].T.copy()
     return path.feedforward(weights, biases, sizes, codes, X).T.copy()
 

@@ -182,6 +182,18 @@ cdef inline void _wait(Layers *net, int t) noexcept nogil:
     fbp_barrier_wait(net.barrier, &net.sense[t])
 
 
+cdef bint _interrupted(fbp_barrier *barrier, int *sense, int t, int *stop) noexcept nogil:
+    """Whether to stop for a signal: thread 0 takes the GIL to let Python
+    run its signal handlers (Ctrl-C) and sets *stop if one raised (the
+    exception stays set); every thread waits at the barrier, then reads it."""
+    if t == 0:
+        with gil:
+            if _check_signals() != 0:
+                stop[0] = 1
+    fbp_barrier_wait(barrier, &sense[t])
+    return stop[0] != 0
+
+
 cdef inline Py_ssize_t _bound(Layers *net, Py_ssize_t l, Py_ssize_t k) noexcept nogil:
     """The first neuron of block k of layer l (k = nblocks[l]: the width)."""
     return net.bounds[l * (MAX_BLOCKS + 1) + k]
@@ -421,12 +433,7 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
         k += 1
         if k == check_every:
             k = 0
-            if t == 0:
-                with gil:
-                    if _check_signals() != 0:
-                        stop[0] = 1         # the handler's exception stays set
-            _wait(net, t)
-            if stop[0]:
+            if _interrupted(net.barrier, net.sense, t, stop):
                 return STATUS_INTERRUPTED
     return STATUS_OK
 
@@ -957,9 +964,10 @@ def backprop(list weights, list biases, object sizes, object acts, int cost,
 # and says why fastbp.network repeats them exactly: a float64 rounding
 # differs with the order of every sum, and training amplifies the
 # difference.  np.dot of a matrix and a column vector is a BLAS dgemv call;
-# the same call through SciPy's BLAS gives NumPy's bits (both are OpenBLAS
-# builds, with the same kernels: tests/test_book_arithmetic.py checks it),
-# and e^x is NumPy's own float64 exp loop, found in np.exp's loop table.
+# the same call through SciPy's BLAS gives NumPy's bits where both are
+# OpenBLAS builds with the same kernels (checked when this module loads:
+# _dgemv_matches_numpy), and e^x is NumPy's own float64 exp loop, found in
+# np.exp's loop table.
 # A step writes new weights and biases beside the current ones (the
 # caller's arrays and the call's own, in turn), which they replace only if
 # every value is safe; the call writes the last current ones into the
@@ -1014,21 +1022,29 @@ def _find_numpy_exp():
     return False
 
 
-cdef _book_dgemv(char trans, double[:, ::1] W, const double[::1] x):
-    """y = W x (trans 'T') or W^T x (trans 'N') for row-major W, by the
-    dgemv calls of _book_sample."""
-    cdef int n_out = W.shape[0], n_in = W.shape[1], inc = 1
+cdef inline void _np_dot(char trans, int n_out, int n_in, const double *W,
+                         const double *x, double *y) noexcept nogil:
+    """np.dot(w, x) (trans 'T': y has n_out values) or np.dot(w.T, x) (trans
+    'N': y has n_in values) for w, row-major n_out x n_in: the dgemv call
+    NumPy makes for a matrix times a column vector.  Row-major w is the
+    column-major n_in x n_out matrix w^T."""
+    cdef int inc = 1
     cdef double one = 1.0, zero = 0.0
-    y = np.zeros(n_out if trans == b'T' else n_in)
+    memset(y, 0, (n_out if trans == b'T' else n_in) * sizeof(double))
+    dgemv(&trans, &n_in, &n_out, &one, <double *> W, &n_in, <double *> x, &inc, &zero,
+          y, &inc)
+
+
+cdef _book_dgemv(char trans, const double[:, ::1] W, const double[::1] x):
+    """_np_dot for NumPy arrays."""
+    y = np.empty(W.shape[0] if trans == b'T' else W.shape[1])
     cdef double[::1] out = y
-    # W^l, row-major n_out x n_in, is column-major n_in x n_out
-    dgemv(&trans, &n_in, &n_out, &one, &W[0, 0], &n_in, <double *> &x[0], &inc, &zero,
-          &out[0], &inc)
+    _np_dot(trans, <int> W.shape[0], <int> W.shape[1], &W[0, 0], &x[0], &out[0])
     return y
 
 
 def _dgemv_matches_numpy():
-    """Whether the dgemv calls of the book's path give np.dot's bits for a
+    """Whether the dgemv calls of the book's path (_np_dot) give np.dot's bits for a
     matrix times a column vector, as network.py multiplies (both are BLAS
     calls, NumPy's and SciPy's; the same kernels give the same bits), on
     shapes with every remainder of 4 and 8 and long columns."""
@@ -1083,7 +1099,6 @@ cdef class _BookBuffers:
                   int threads):
         cdef Py_ssize_t L = len(sizes), l
         cdef int k, T = min(max(threads, 1), MAX_BLOCKS)
-        self.keep = []
         self.net.L = L
         self.net.T = T
         self.net.widest = max(sizes)
@@ -1157,18 +1172,14 @@ cdef void _book_sample(BookLayers *net, int cur, Py_ssize_t s, double *scratch) 
 cdef void _book_forward(BookLayers *net, int cur, Py_ssize_t s, double *scratch) noexcept nogil:
     """Row s of every A^l, as network.py's feedforward(a) computes them."""
     cdef Py_ssize_t l, L = net.L
-    cdef int n_in, n_out, inc = 1
-    cdef double one = 1.0, zero = 0.0
-    cdef char trans = b'T'
+    cdef int n_in, n_out
     cdef double *out
     for l in range(1, L):
         n_in = <int> net.sizes[l - 1]
         n_out = <int> net.sizes[l]
         out = net.A[l] + s * n_out
-        memset(out, 0, n_out * sizeof(double))
-        # z = np.dot(w, a): W^l, row-major n_out x n_in, is (W^l)^T column-major
-        dgemv(&trans, &n_in, &n_out, &one, net.W[cur][l], &n_in, net.A[l - 1] + s * n_in,
-              &inc, &zero, out, &inc)
+        # z = np.dot(w, a)
+        _np_dot(b'T', n_out, n_in, net.W[cur][l], net.A[l - 1] + s * n_in, out)
         # a = sigmoid(z + b)
         fbp_book_sigmoid(out, net.b[cur][l], n_out, scratch, scratch + net.widest,
                          _numpy_exp, _numpy_exp_data)
@@ -1177,9 +1188,7 @@ cdef void _book_forward(BookLayers *net, int cur, Py_ssize_t s, double *scratch)
 cdef void _book_backward(BookLayers *net, int cur, Py_ssize_t s) noexcept nogil:
     """Row s of every D^l (BP1, BP2), from row s of the A^l and of Y."""
     cdef Py_ssize_t l, L = net.L
-    cdef int n_in, n_out, inc = 1
-    cdef double one = 1.0, zero = 0.0
-    cdef char no_trans = b'N'
+    cdef int n_in, n_out
     cdef double *out
     n_out = <int> net.sizes[L - 1]
     # delta = cost.delta(z, a, y)                                         (BP1)
@@ -1189,11 +1198,8 @@ cdef void _book_backward(BookLayers *net, int cur, Py_ssize_t s) noexcept nogil:
         n_in = <int> net.sizes[l + 1]          # this product's inputs: delta^{l+1}
         n_out = <int> net.sizes[l]
         out = net.D[l] + s * n_out
-        memset(out, 0, n_out * sizeof(double))
-        # np.dot(w.T, delta): W^{l+1}, row-major n_in x n_out, is column-major
-        # n_out x n_in                                                  (BP2)
-        dgemv(&no_trans, &n_out, &n_in, &one, net.W[cur][l + 1], &n_out,
-              net.D[l + 1] + s * n_in, &inc, &zero, out, &inc)
+        # np.dot(w.T, delta), W^{l+1} being n_in x n_out                  (BP2)
+        _np_dot(b'N', n_in, n_out, net.W[cur][l + 1], net.D[l + 1] + s * n_in, out)
         fbp_book_times_derivative(out, net.A[l] + s * n_out, n_out)
 
 
@@ -1262,12 +1268,7 @@ cdef int _book_train(BookLayers *net, int t, const RowTables *rows, const Py_ssi
         k += 1
         if k == check_every:
             k = 0
-            if t == 0:
-                with gil:
-                    if _check_signals() != 0:
-                        stop[0] = 1         # the handler's exception stays set
-            fbp_barrier_wait(net.barrier, &net.sense[t])
-            if stop[0]:
+            if _interrupted(net.barrier, net.sense, t, stop):
                 return STATUS_INTERRUPTED
     return STATUS_OK
 
