@@ -84,7 +84,7 @@ cdef double LIMIT_FLOAT = 1e36
 
 # Each layer's neurons are cut into at most BLOCKS fixed blocks of at least
 # BLOCK_MIN neurons; threads take whole blocks.  The blocks depend on the
-# layer's width and the machine only, never on the number of threads, so
+# layer's width, the dtype and the machine only, never on the number of threads, so
 # every BLAS call (and so every rounding) is the same whatever the thread
 # count: the result of training does not depend on it.  BLOCKS is the
 # machine's number of logical CPUs (os.cpu_count(), a constant of the
@@ -92,12 +92,11 @@ cdef double LIMIT_FLOAT = 1e36
 # two, at most MAX_BLOCKS: one block per thread when the engine uses every
 # CPU, since each gemm call packs its shared operand (A^{l-1}, or D^{l+1})
 # anew, and on 2 cores four blocks of W2's 1024-neuron layers instead of two
-# made epochs measurably slower.  Wide blocks start on multiples of COLUMN_ALIGN (a
-# 64-byte cache line of doubles) to keep threads off each other's cache
-# lines.
+# made epochs measurably slower.  Blocks start on whole cache lines of a
+# layer's rows (see _make_blocks and _row_stride), to keep threads off each
+# other's cache lines.
 DEF MAX_BLOCKS = 4
 cdef Py_ssize_t BLOCK_MIN = 8
-cdef Py_ssize_t COLUMN_ALIGN = 8
 
 
 def _blocks_for(cores):
@@ -161,8 +160,9 @@ cdef struct Layers:
     int *acts
     void **W              # W[l]: n_l x n_{l-1}
     void **b              # b[l]: n_l
-    void **A              # A[l]: batch x n_l activations (l >= 1)
-    void **D              # D[l]: batch x n_l errors delta^l (l >= 1)
+    void **A              # A[l]: batch x n_l activations (l >= 1), rows ld[l] apart
+    void **D              # D[l]: batch x n_l errors delta^l (l >= 1), rows ld[l] apart
+    Py_ssize_t *ld        # ld[l]: the row stride of A^l and D^l (ld[0] = n_0, the inputs')
     void *inputs[MAX_BLOCKS]  # inputs[t]: thread t's copy of the mini-batch's A^0
     void *targets[2]      # the mini-batch's Y, double-buffered
     int T                 # threads
@@ -204,21 +204,36 @@ cdef inline Py_ssize_t _first_block(Layers *net, int t, Py_ssize_t l) noexcept n
     return (net.nblocks[l] * t) // net.T
 
 
-cdef void _make_blocks(Layers *net) noexcept nogil:
+cdef void _make_blocks(Layers *net, Py_ssize_t align) noexcept nogil:
     """Cut each layer into 1, 2 or 4 (at most BLOCKS) blocks of at least
-    BLOCK_MIN neurons."""
-    cdef Py_ssize_t l, n, k, nb, lo
+    BLOCK_MIN neurons, each starting on a multiple of `align` columns (a
+    cache line of values) where that keeps the blocks non-empty."""
+    cdef Py_ssize_t l, n, k, nb, lo, previous
     for l in range(net.L):
         n = net.sizes[l]
         nb = 1
         while nb * 2 <= _BLOCKS and n // (nb * 2) >= BLOCK_MIN:
             nb *= 2
         net.nblocks[l] = nb
+        previous = 0
         for k in range(nb + 1):
             lo = (n * k) // nb
-            if k < nb and n // nb >= 8 * COLUMN_ALIGN:
-                lo = (lo // COLUMN_ALIGN) * COLUMN_ALIGN
+            if 0 < k < nb:
+                lo = ((lo + align // 2) // align) * align    # the nearest multiple
+                if not previous < lo < n:
+                    lo = (n * k) // nb
             net.bounds[l * (MAX_BLOCKS + 1) + k] = lo
+            previous = lo
+
+
+cdef Py_ssize_t _row_stride(Py_ssize_t n, Py_ssize_t nblocks, Py_ssize_t align) noexcept nogil:
+    """The row stride of a layer's A^l and D^l: a split layer's rows are
+    padded to whole cache lines, so that with aligned block bounds no two
+    threads write into one cache line (false sharing would make them
+    exchange it at every row)."""
+    if nblocks == 1:
+        return n
+    return ((n + align - 1) // align) * align
 
 
 cdef void _set_threads(Layers *net, int T) noexcept nogil:
@@ -234,12 +249,13 @@ cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
     """Feedforward of m rows for thread t's neurons:
     A^l[:, own] = f(A^{l-1} W^l[own, :]^T + b^l[own]), l = 1 .. L-1."""
     cdef Py_ssize_t l, L = net.L, lo, hi, k
-    cdef int n_out, n_in
+    cdef int n_in, ld_in, ld_out
     cdef const floating *a_in
     cdef floating *a_out
     for l in range(1, L):
-        n_out = <int> net.sizes[l]
         n_in = <int> net.sizes[l - 1]
+        ld_in = <int> net.ld[l - 1]
+        ld_out = <int> net.ld[l]
         a_in = a0 if l == 1 else <floating *> net.A[l - 1]
         a_out = <floating *> net.A[l]
         net.zmax[t * L + l] = 0
@@ -248,12 +264,12 @@ cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
             hi = _bound(net, l, k + 1)
             # Z^l[:, own] = A^{l-1} (W^l[own, :])^T
             gemm_rowmajor(NoTrans, Trans, <int> m, <int> (hi - lo), n_in,
-                          <floating> 1, a_in, n_in,
+                          <floating> 1, a_in, ld_in,
                           <floating *> net.W[l] + lo * n_in, n_in,
-                          <floating> 0, a_out + lo, n_out)
+                          <floating> 0, a_out + lo, ld_out)
             # A^l = f(Z^l + 1 b^T), in place
             net.zmax[t * L + l] = _max_nan(net.zmax[t * L + l], activate(
-                net.acts[l], a_out + lo, n_out, <floating *> net.b[l] + lo, m, hi - lo))
+                net.acts[l], a_out + lo, ld_out, <floating *> net.b[l] + lo, m, hi - lo))
         if l < L - 1:
             _wait(net, t)           # the next layer reads all of A^l
 
@@ -262,33 +278,36 @@ cdef void _backward(Layers *net, int cost, const floating *y, Py_ssize_t m,
                     int t) noexcept nogil:
     """D^L by BP1, then D^l by BP2 for l = L-2 .. 1, thread t's neurons."""
     cdef Py_ssize_t l, L = net.L, lo, hi, k
-    cdef int n_l, n_next
+    cdef int n_l, n_next, ld_l, ld_next
     n_l = <int> net.sizes[L - 1]
+    ld_l = <int> net.ld[L - 1]
     net.dmax[t * L + L - 1] = 0
     for k in range(_first_block(net, t, L - 1), _first_block(net, t + 1, L - 1)):
         lo = _bound(net, L - 1, k)
         hi = _bound(net, L - 1, k + 1)
         # delta^L = grad_a C (.) f'(z^L)                                    (BP1)
         net.dmax[t * L + L - 1] = _max_nan(net.dmax[t * L + L - 1], output_error(
-            cost, net.acts[L - 1], <floating *> net.D[L - 1] + lo, n_l,
-            <floating *> net.A[L - 1] + lo, n_l, y + lo, n_l, m, hi - lo))
+            cost, net.acts[L - 1], <floating *> net.D[L - 1] + lo, ld_l,
+            <floating *> net.A[L - 1] + lo, ld_l, y + lo, n_l, m, hi - lo))
     for l in range(L - 2, 0, -1):
         _wait(net, t)               # BP2 reads all of D^{l+1}
         n_l = <int> net.sizes[l]
         n_next = <int> net.sizes[l + 1]
+        ld_l = <int> net.ld[l]
+        ld_next = <int> net.ld[l + 1]
         net.dmax[t * L + l] = 0
         for k in range(_first_block(net, t, l), _first_block(net, t + 1, l)):
             lo = _bound(net, l, k)
             hi = _bound(net, l, k + 1)
             # D^l[:, own] = D^{l+1} W^{l+1}[:, own]                         (BP2)
             gemm_rowmajor(NoTrans, NoTrans, <int> m, <int> (hi - lo), n_next,
-                          <floating> 1, <floating *> net.D[l + 1], n_next,
+                          <floating> 1, <floating *> net.D[l + 1], ld_next,
                           <floating *> net.W[l + 1] + lo, n_l,
-                          <floating> 0, <floating *> net.D[l] + lo, n_l)
+                          <floating> 0, <floating *> net.D[l] + lo, ld_l)
             # D^l (.)= f'(Z^l)
             net.dmax[t * L + l] = _max_nan(net.dmax[t * L + l], times_derivative(
-                net.acts[l], <floating *> net.D[l] + lo, n_l,
-                <floating *> net.A[l] + lo, n_l, m, hi - lo))
+                net.acts[l], <floating *> net.D[l] + lo, ld_l,
+                <floating *> net.A[l] + lo, ld_l, m, hi - lo))
     _wait(net, t)                   # every delta and every maximum is written
 
 
@@ -369,24 +388,25 @@ cdef void _update(Layers *net, const floating *a0, floating eta, floating decay,
     """The SGD step on thread t's rows: BP3 and BP4, the update folded into
     the gemm."""
     cdef Py_ssize_t l, lo, hi, k
-    cdef int n_out, n_in
+    cdef int n_in, ld_in, ld_out
     cdef floating alpha = -eta / m
     cdef const floating *a_in
     for l in range(1, net.L):
-        n_out = <int> net.sizes[l]
         n_in = <int> net.sizes[l - 1]
+        ld_in = <int> net.ld[l - 1]
+        ld_out = <int> net.ld[l]
         a_in = a0 if l == 1 else <floating *> net.A[l - 1]
         for k in range(_first_block(net, t, l), _first_block(net, t + 1, l)):
             lo = _bound(net, l, k)
             hi = _bound(net, l, k + 1)
             # W^l[own] <- decay W^l[own] - (eta/m) (D^l[:, own])^T A^{l-1}  (BP4)
             gemm_rowmajor(Trans, NoTrans, <int> (hi - lo), n_in, <int> m,
-                          alpha, <floating *> net.D[l] + lo, n_out,
-                          a_in, n_in,
+                          alpha, <floating *> net.D[l] + lo, ld_out,
+                          a_in, ld_in,
                           decay, <floating *> net.W[l] + lo * n_in, n_in)
             # b^l[own] <- b^l[own] - (eta/m) column sums of D^l[:, own]     (BP3)
             bias_update(<floating *> net.b[l] + lo, <floating *> net.D[l] + lo,
-                        n_out, m, hi - lo, alpha, <floating> 1)
+                        ld_out, m, hi - lo, alpha, <floating> 1)
 
 
 cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
@@ -671,6 +691,7 @@ cdef class _Buffers:
     _copy_back() writes into the caller's arrays."""
     cdef Layers net
     cdef list keep      # the arrays the pointers point into
+    cdef readonly list layers   # A^1 .. A^{L-1} as (rows, n_l) NumPy views
     # The parameters trained as copies: the caller's memory, the copy, bytes.
     cdef void **copy_to
     cdef void **copy_from
@@ -694,6 +715,7 @@ cdef class _Buffers:
         self.net.b = <void **> calloc(L, sizeof(void *))
         self.net.A = <void **> calloc(L, sizeof(void *))
         self.net.D = <void **> calloc(L, sizeof(void *))
+        self.net.ld = <Py_ssize_t *> calloc(L, sizeof(Py_ssize_t))
         self.net.nblocks = <Py_ssize_t *> calloc(L, sizeof(Py_ssize_t))
         self.net.bounds = <Py_ssize_t *> calloc(L * (MAX_BLOCKS + 1), sizeof(Py_ssize_t))
         self.net.zmax = <double *> calloc(T * L, sizeof(double))
@@ -705,7 +727,8 @@ cdef class _Buffers:
         self.net.barrier = <fbp_barrier *> calloc(1, sizeof(fbp_barrier))
         self.net.sense = <int *> calloc(T, sizeof(int))
         if (not self.net.sizes or not self.net.acts or not self.net.W or not self.net.b
-                or not self.net.A or not self.net.D or not self.net.nblocks
+                or not self.net.A or not self.net.D or not self.net.ld
+                or not self.net.nblocks
                 or not self.net.bounds
                 or not self.net.zmax or not self.net.dmax or not self.net.wscan
                 or not self.net.bscan or not self.net.wbound or not self.net.bbound
@@ -714,20 +737,25 @@ cdef class _Buffers:
             raise MemoryError()
         if aligned_params and any_overlap(weights + biases):
             aligned_params = False      # one copy per array would split it
+        cdef Py_ssize_t align = CACHE_LINE // np.dtype(dtype).itemsize
         for l in range(L):
             self.net.sizes[l] = sizes[l]
             self.net.acts[l] = acts[l]
-            if l > 0:
-                self.net.W[l] = self._param(weights[l - 1], aligned_params)
-                self.net.b[l] = self._param(biases[l - 1], aligned_params)
-                self.net.A[l] = self._array((rows, sizes[l]), dtype)
-                if deltas:
-                    self.net.D[l] = self._array((rows, sizes[l]), dtype)
+        _make_blocks(&self.net, align)
+        self.net.ld[0] = sizes[0]
+        self.layers = []
+        for l in range(1, L):
+            self.net.ld[l] = _row_stride(sizes[l], self.net.nblocks[l], align)
+            self.net.W[l] = self._param(weights[l - 1], aligned_params)
+            self.net.b[l] = self._param(biases[l - 1], aligned_params)
+            self.net.A[l] = self._array((rows, self.net.ld[l]), dtype)
+            self.layers.append(self.keep[len(self.keep) - 1][:, :sizes[l]])
+            if deltas:
+                self.net.D[l] = self._array((rows, self.net.ld[l]), dtype)
         for l in range(T if gather else 0):
             self.net.inputs[l] = self._array((rows, sizes[0]), dtype)
         for l in range(2 if gather else 0):
             self.net.targets[l] = self._array((rows, sizes[L - 1]), dtype)
-        _make_blocks(&self.net)
         _set_threads(&self.net, T)
 
     cdef void *_array(self, shape, dtype) except NULL:
@@ -766,6 +794,7 @@ cdef class _Buffers:
         free(self.net.b)
         free(self.net.A)
         free(self.net.D)
+        free(self.net.ld)
         free(self.net.nblocks)
         free(self.net.bounds)
         free(self.net.zmax)
@@ -878,7 +907,7 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
 def feedforward(list weights, list biases, object sizes, object acts,
                 const floating[:, ::1] X, Py_ssize_t chunk=512):
     """The network's output A^L for every row of X, as an n x n_L array."""
-    cdef Py_ssize_t n = X.shape[0], start, m
+    cdef Py_ssize_t n = X.shape[0], start, m, i
     cdef Py_ssize_t L = len(sizes)
     cdef Py_ssize_t n_out = sizes[L - 1]
     out_arr = np.empty((n, n_out), dtype=np.asarray(X).dtype)
@@ -893,7 +922,9 @@ def feedforward(list weights, list biases, object sizes, object acts,
             m = chunk if start + chunk <= n else n - start
             # the input rows are read where they are, in X
             _forward(&buf.net, &X[start, 0], m, 0)
-            _copy(&out[start, 0], <floating *> buf.net.A[L - 1], m * n_out)
+            for i in range(m):
+                _copy(&out[start + i, 0], <floating *> buf.net.A[L - 1] + i * buf.net.ld[L - 1],
+                      n_out)
             start += m
     return out_arr
 
@@ -909,7 +940,7 @@ def activations(list weights, list biases, object sizes, object acts,
                                  np.asarray(X).dtype, False)
     with nogil:
         _forward(&buf.net, &X[0, 0], n, 0)
-    return [buf.keep[l - 1] for l in range(1, L)]
+    return buf.layers
 
 cdef inline void _copy(floating *dst, const floating *src,
                        Py_ssize_t count) noexcept nogil:
@@ -927,7 +958,7 @@ def backprop(list weights, list biases, object sizes, object acts, int cost,
     nabla_b^l = (1/m) column sums of D^l  (BP3)."""
     cdef Py_ssize_t m = X.shape[0], l
     cdef Py_ssize_t L = len(sizes)
-    cdef int n_out, n_in
+    cdef int n_out, n_in, ld_in, ld_out
     dtype = np.asarray(X).dtype
     cdef _Buffers buf = _Buffers(weights, biases, sizes, acts, m, dtype, True)
     cdef floating scale = <floating> (1.0 / m)
@@ -944,14 +975,16 @@ def backprop(list weights, list biases, object sizes, object acts, int cost,
         gb = nabla_b[l - 1]
         n_out = <int> sizes[l]
         n_in = <int> sizes[l - 1]
+        ld_in = <int> buf.net.ld[l - 1]
+        ld_out = <int> buf.net.ld[l]
         a_in = &X[0, 0] if l == 1 else <floating *> buf.net.A[l - 1]
         with nogil:
             # nabla_w^l = (1/m) (D^l)^T A^{l-1}                           (BP4)
             gemm_rowmajor(Trans, NoTrans, n_out, n_in, <int> m,
-                          scale, <floating *> buf.net.D[l], n_out,
-                          a_in, n_in, <floating> 0, &gw[0, 0], n_in)
+                          scale, <floating *> buf.net.D[l], ld_out,
+                          a_in, ld_in, <floating> 0, &gw[0, 0], n_in)
             # nabla_b^l = (1/m) column sums of D^l                        (BP3)
-            bias_update(&gb[0], <floating *> buf.net.D[l], n_out, m, n_out,
+            bias_update(&gb[0], <floating *> buf.net.D[l], ld_out, m, n_out,
                         scale, <floating> 1)
     return nabla_b, nabla_w
 

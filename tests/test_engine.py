@@ -358,3 +358,63 @@ def test_fit_calls_back_after_every_epoch():
         callback=lambda epoch, h: seen.append((epoch, len(h["seconds"]), h["train_cost"][-1])))
     assert [(e, k) for e, k, _ in seen] == [(0, 1), (1, 2), (2, 3)]
     assert [c for _, _, c in seen] == history["train_cost"]
+
+
+# ---------------------------------------------------------------------------
+# Layers wide enough to be cut into blocks for the engine's threads.  A
+# split layer's A^l and D^l rows are padded to whole cache lines and its
+# blocks start on a cache line, so these widths (none a multiple of a
+# cache line of values) take the padded layout, the output layer included.
+
+WIDE = [20, 40, 30, 17]
+WIDE_ACTS = ["sigmoid", "tanh", "sigmoid"]
+
+
+@pytest.fixture(params=[2, 4], ids=lambda b: f"{b}-blocks")
+def split_layers(request):
+    previous = _engine._set_blocks(request.param)
+    yield request.param
+    _engine._set_blocks(previous)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_split_layers_train_like_the_reference(make_problem, split_layers, threads, dtype):
+    X, _, Y = make_problem(45, WIDE[0], WIDE[-1], seed=8)
+    rng = np.random.default_rng(41)
+    weights = [rng.standard_normal((o, i)) / np.sqrt(i) for i, o in zip(WIDE[:-1], WIDE[1:])]
+    biases = [rng.standard_normal(o) for o in WIDE[1:]]
+    codes = [0] + [ACT[a] for a in WIDE_ACTS]
+    order = rng.permutation(45).astype(np.intp)
+    W, b = engine_parameters(weights, biases, dtype)
+    X_, Y_ = X.astype(dtype), Y.astype(dtype)
+    # 45 = 4 * 11 + 1: the last mini-batch has one sample
+    status, done = _engine.train_epoch(W, b, WIDE, codes, COST["quadratic"],
+                                       _engine.matrix_samples(X_, Y_), order, 11, 0.5, 1.0,
+                                       0, -1.0, threads)
+    assert (status, done) == (_engine.OK, 5)
+    ref_w, ref_b = ref.train(weights, biases, WIDE_ACTS, "quadratic", X_.astype(float),
+                             Y_.astype(float), [order], 11, 0.5)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for l in range(len(W)):
+        assert_allclose(W[l], ref_w[l], rtol=0, atol=tol)
+        assert_allclose(b[l].ravel(), ref_b[l], rtol=0, atol=tol)
+
+
+def test_split_layers_feedforward_backprop_and_activations(make_problem, split_layers):
+    X, _, Y = make_problem(23, WIDE[0], WIDE[-1], seed=9)
+    net = fastbp.Network(WIDE, activations=WIDE_ACTS, seed=3)
+    W, b = ref.copy_parameters(net.weights, net.biases)
+    assert_allclose(net.feedforward(X), ref.feedforward(W, b, WIDE_ACTS, X),
+                    rtol=1e-12, atol=1e-14)
+    codes = [0] + [ACT[a] for a in WIDE_ACTS]
+    layers = _engine.activations(net.weights, [bb.ravel() for bb in net.biases], WIDE, codes, X)
+    for l, A in enumerate(layers, start=1):
+        assert A.shape == (23, WIDE[l])
+        assert_allclose(A, ref.feedforward(W[:l], b[:l], WIDE_ACTS[:l], X),
+                        rtol=1e-12, atol=1e-14)
+    nabla_b, nabla_w = net.backprop(X, Y)
+    ref_b, ref_w = ref.mean_gradients(W, b, WIDE_ACTS, "quadratic", X, Y)
+    for l in range(len(W)):
+        assert_allclose(nabla_w[l], ref_w[l], rtol=1e-10, atol=1e-13)
+        assert_allclose(nabla_b[l].ravel(), ref_b[l], rtol=1e-10, atol=1e-13)
