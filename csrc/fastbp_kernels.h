@@ -82,4 +82,25 @@ typedef struct {
 void fbp_barrier_init(fbp_barrier *bar, int n_threads);
 void fbp_barrier_wait(fbp_barrier *bar, int *local_sense);
 
+/* Rows of a data set to bring into this core's L2 cache ahead of their use:
+ * rows[order[0]], ..., rows[order[count - 1]], row_bytes bytes each, taken
+ * a few cache lines at a time.  A thread waiting at the barrier fetches the
+ * next mini-batch's inputs instead of idling. */
+typedef struct {
+    const void *const *rows;
+    const ptrdiff_t *order;
+    ptrdiff_t count;
+    size_t row_bytes;
+    ptrdiff_t row;          /* the cursor: the next line to fetch */
+    size_t offset;
+} fbp_prefetch;
+
+void fbp_prefetch_start(fbp_prefetch *pf, const void *const *rows,
+                        const ptrdiff_t *order, ptrdiff_t count, size_t row_bytes);
+/* Issue prefetches for up to `lines` cache lines; 0 when all are issued. */
+int fbp_prefetch_some(fbp_prefetch *pf, int lines);
+/* fbp_barrier_wait, spent fetching pf's rows (when pf is not NULL). */
+void fbp_barrier_wait_prefetching(fbp_barrier *bar, int *local_sense,
+                                  fbp_prefetch *pf);
+
 #endif /* FASTBP_KERNELS_H */

@@ -57,6 +57,7 @@ from ._blas cimport gemm_rowmajor, NoTrans, Trans
 from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         gather_rows, max_abs, cost_sum, argmax_rows,
                         fbp_barrier, fbp_barrier_init, fbp_barrier_wait,
+                        fbp_prefetch, fbp_prefetch_start, fbp_barrier_wait_prefetching,
                         FBP_SIGMOID, FBP_TANH, FBP_QUADRATIC, FBP_CROSS_ENTROPY,
                         fbp_unary_loop, fbp_book_sigmoid, fbp_book_output_error,
                         fbp_book_times_derivative, fbp_book_weight_step,
@@ -176,10 +177,11 @@ cdef struct Layers:
     double *bbound        # bbound[t*L + l]: the same for b^l
     fbp_barrier *barrier  # where the threads wait for each other
     int *sense            # sense[t]: thread t's side of the barrier
+    fbp_prefetch *ahead   # ahead[t]: the rows thread t fetches while it waits
 
 
 cdef inline void _wait(Layers *net, int t) noexcept nogil:
-    fbp_barrier_wait(net.barrier, &net.sense[t])
+    fbp_barrier_wait_prefetching(net.barrier, &net.sense[t], &net.ahead[t])
 
 
 cdef bint _interrupted(fbp_barrier *barrier, int *sense, int t, int *stop) noexcept nogil:
@@ -440,6 +442,11 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
         r1 = (m * (t + 1)) // T
         gather_rows(y + r0 * n_out, rows.y, order + start + r0, rows.y_single,
                     r1 - r0, n_out)
+        # At its barriers in this mini-batch, the thread fetches the next
+        # one's inputs into its L2 cache instead of idling.
+        fbp_prefetch_start(&net.ahead[t], rows.x, order + start + m,
+                           min(batch_size, n - start - m),
+                           n_in * (sizeof(float) if rows.x_single else sizeof(double)))
         _wait(net, t)
         _forward(net, a0, m, t)
         _backward(net, cost, y, m, t)
@@ -726,13 +733,14 @@ cdef class _Buffers:
         self.net.bbound = <double *> calloc(T * L, sizeof(double))
         self.net.barrier = <fbp_barrier *> calloc(1, sizeof(fbp_barrier))
         self.net.sense = <int *> calloc(T, sizeof(int))
+        self.net.ahead = <fbp_prefetch *> calloc(T, sizeof(fbp_prefetch))
         if (not self.net.sizes or not self.net.acts or not self.net.W or not self.net.b
                 or not self.net.A or not self.net.D or not self.net.ld
                 or not self.net.nblocks
                 or not self.net.bounds
                 or not self.net.zmax or not self.net.dmax or not self.net.wscan
                 or not self.net.bscan or not self.net.wbound or not self.net.bbound
-                or not self.net.barrier or not self.net.sense
+                or not self.net.barrier or not self.net.sense or not self.net.ahead
                 or not self.copy_to or not self.copy_from or not self.copy_bytes):
             raise MemoryError()
         if aligned_params and any_overlap(weights + biases):
@@ -805,6 +813,7 @@ cdef class _Buffers:
         free(self.net.bbound)
         free(self.net.barrier)
         free(self.net.sense)
+        free(self.net.ahead)
         free(self.copy_to)
         free(self.copy_from)
         free(self.copy_bytes)

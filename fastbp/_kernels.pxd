@@ -43,6 +43,12 @@ cdef extern from "fastbp_kernels.h" nogil:
         pass
     void fbp_barrier_init(fbp_barrier *bar, int n_threads)
     void fbp_barrier_wait(fbp_barrier *bar, int *local_sense)
+    ctypedef struct fbp_prefetch:
+        pass
+    void fbp_prefetch_start(fbp_prefetch *pf, const void *const *rows,
+                            const Py_ssize_t *order, Py_ssize_t count, size_t row_bytes)
+    void fbp_barrier_wait_prefetching(fbp_barrier *bar, int *local_sense,
+                                      fbp_prefetch *pf)
 
 
 cdef inline floating activate(int act, floating *A, Py_ssize_t lda, const floating *b,
