@@ -92,7 +92,7 @@ BOOK_INLINE int book_weight_chunk(double *W_new, const double *W, const double *
 
 FBP_CLONES
 int fbp_book_weight_step(double *W_new, const double *W, const double *D,
-                         ptrdiff_t ldd, const double *A, ptrdiff_t m,
+                         ptrdiff_t ldd, const double *A, ptrdiff_t lda, ptrdiff_t m,
                          ptrdiff_t n_out, ptrdiff_t n_in, double decay,
                          double c, double limit)
 {
@@ -105,11 +105,11 @@ int fbp_book_weight_step(double *W_new, const double *W, const double *D,
         for (i = 0; i < n_out; i++) {
             if (w == BOOK_CHUNK)
                 bad |= book_weight_chunk(W_new + i * n_in + j0, W + i * n_in + j0,
-                                         D + i, ldd, A + j0, n_in, m, BOOK_CHUNK, decay,
+                                         D + i, ldd, A + j0, lda, m, BOOK_CHUNK, decay,
                                          c, limit);
             else
                 bad |= book_weight_chunk(W_new + i * n_in + j0, W + i * n_in + j0,
-                                         D + i, ldd, A + j0, n_in, m, w, decay, c,
+                                         D + i, ldd, A + j0, lda, m, w, decay, c,
                                          limit);
         }
     }

@@ -48,11 +48,12 @@ void fbp_book_times_derivative(double *delta, const double *a, ptrdiff_t n);
 /* BP4 and the step for one layer's weights, over a mini-batch of m samples:
  * W_new[i, j] = decay * W[i, j] - c * s_ij, s_ij = (((0 + D[0, i] A[0, j]) +
  * D[1, i] A[1, j]) + ...) in sample order.  D is m x n_out (rows ldd
- * apart), A is m x n_in, W and W_new are n_out x n_in (rows n_in apart).
+ * apart), A is m x n_in (rows lda apart), W and W_new are n_out x n_in
+ * (rows n_in apart).
  * Returns 1 when every new weight is within [-limit, limit] (not NaN),
  * else 0. */
 int fbp_book_weight_step(double *W_new, const double *W, const double *D,
-                         ptrdiff_t ldd, const double *A, ptrdiff_t m,
+                         ptrdiff_t ldd, const double *A, ptrdiff_t lda, ptrdiff_t m,
                          ptrdiff_t n_out, ptrdiff_t n_in, double decay,
                          double c, double limit);
 

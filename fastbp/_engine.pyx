@@ -1014,9 +1014,11 @@ def backprop(list weights, list biases, object sizes, object acts, int cost,
 # caller's arrays and the call's own, in turn), which they replace only if
 # every value is safe; the call writes the last current ones into the
 # caller's arrays before it returns, whatever the status.  So a mini-batch
-# is applied only as a whole, as in the engine above.  Threads split each
-# mini-batch's samples for the feedforward and BP1-2, and each layer's
-# neurons for the step; every sum is the same whatever the split.
+# is applied only as a whole, as in the engine above.  Threads share out
+# each layer's neurons: the rows of W^l for the step, and for the
+# feedforward of a wide layer (every thread computes a narrow one whole,
+# and BP1-2 whole); every thread then reads its own rows of W^l only, and
+# its own inputs and deltas.  Every sum is the same whatever the split.
 
 ctypedef void (*_ufunc_loop)(char **, cnp.npy_intp *, cnp.npy_intp *, void *) noexcept nogil
 
@@ -1102,10 +1104,41 @@ def _dgemv_matches_numpy():
     return True
 
 
+# A layer's feedforward is shared out by rows of W^l only in blocks that
+# start on a multiple of BOOK_ROW_ALIGN neurons: a multiple of 4, since
+# OpenBLAS's dgemv works on 4 rows at a time (so a block's products are
+# those of the whole np.dot, checked when this module loads:
+# _dgemv_blocks_match_numpy), and of 8, a cache line of each sample's row
+# of the shared A^l.
+cdef Py_ssize_t BOOK_ROW_ALIGN = 8
+
+
+def _dgemv_blocks_match_numpy():
+    """Whether the dgemv of a block of rows of w that starts on a multiple
+    of BOOK_ROW_ALIGN (and ends on one, or at the last row) gives the bits
+    of those rows of the whole product: OpenBLAS computes each row's dot
+    product alone, in groups of 4 rows and the same order whatever the
+    group.  On shapes small enough that OpenBLAS never splits the call
+    over its own threads, with every remainder of 4 rows."""
+    rng = np.random.default_rng(2)
+    cdef Py_ssize_t r0, r1, n_out
+    for n_out, n_in in ((30, 300), (100, 90), (17, 500), (39, 230), (12, 700), (41, 7)):
+        W = rng.standard_normal((n_out, n_in))
+        a = rng.random(n_in)
+        whole = _book_dgemv(b'T', W, a)
+        for r0 in range(0, n_out, BOOK_ROW_ALIGN):
+            for r1 in list(range(r0 + BOOK_ROW_ALIGN, n_out, BOOK_ROW_ALIGN)) + [n_out]:
+                if not np.array_equal(_book_dgemv(b'T', W[r0:r1], a), whole[r0:r1]):
+                    return False
+    return True
+
+
 # Whether train_epoch_book can run and give network.py's bits: NumPy's exp
 # loop was found and SciPy's dgemv computes as np.dot does (else the book's
-# layers train in the mini-batch form).
+# layers train in the mini-batch form); and whether it may share a layer's
+# feedforward out among threads by blocks of rows (else it runs on one).
 BOOK_ARITHMETIC = _find_numpy_exp() and _dgemv_matches_numpy()
+BOOK_BLOCKS = BOOK_ARITHMETIC and _dgemv_blocks_match_numpy()
 
 
 cdef struct BookLayers:
@@ -1118,15 +1151,47 @@ cdef struct BookLayers:
     # call's own; a step writes the pair that is not current.
     double **W[2]         # W[k][l]: n_l x n_{l-1}
     double **b[2]         # b[k][l]: n_l
-    double **A            # A[l]: m x n_l activations; A[0] the gathered inputs
-    double **D            # D[l]: m x n_l errors
-    double *Y             # m x n_L targets
+    # Thread t's views: A[t*L + l] is A^l (m rows, ld[l] apart), one array
+    # that all threads share where layer l is split, else thread t's own;
+    # A[t*L] is thread t's copy of the mini-batch's inputs.  D[t*L + l] is
+    # thread t's own delta^l (m x n_l), Y[t] its copy of the targets.
+    double **A
+    double **D
+    double **Y
+    Py_ssize_t *ld
+    bint *split           # split[l]: the threads share out layer l's feedforward
+    Py_ssize_t *rows      # rows[l*(MAX_BLOCKS+1) + t]: thread t's first neuron of layer l
     double *scratch       # thread t's scratch for -z and e^{-z}: 2 * widest values
     Py_ssize_t widest
     int T                 # threads
     int *ok               # ok[t]: thread t's part of the step is safe
     fbp_barrier *barrier
     int *sense            # sense[t]: thread t's side of the barrier
+    fbp_prefetch *ahead   # ahead[t]: the rows thread t fetches while it waits
+
+
+cdef bint _book_partition(BookLayers *net, int T) noexcept nogil:
+    """Share out each layer's neurons among T threads: split layers (at
+    least BOOK_ROW_ALIGN neurons a thread) in aligned blocks, the others
+    evenly (their feedforward is computed whole by every thread; their
+    rows are shared out only for the step).  Returns whether a layer is
+    split."""
+    cdef Py_ssize_t l, n, k, lo, previous
+    cdef bint any_split = False
+    net.T = T
+    for l in range(net.L):
+        n = net.sizes[l]
+        net.split[l] = l > 0 and T > 1 and n >= BOOK_ROW_ALIGN * T
+        any_split = any_split or net.split[l]
+        previous = 0
+        for k in range(T + 1):
+            lo = (n * k) // T
+            if net.split[l] and 0 < k < T:
+                lo = ((lo + BOOK_ROW_ALIGN // 2) // BOOK_ROW_ALIGN) * BOOK_ROW_ALIGN
+                lo = min(max(lo, previous), n)
+            net.rows[l * (MAX_BLOCKS + 1) + k] = lo
+            previous = lo
+    return any_split
 
 
 cdef class _BookBuffers:
@@ -1134,44 +1199,66 @@ cdef class _BookBuffers:
     allocated once per call)."""
     cdef BookLayers net
     cdef list keep
-    cdef list A_arrays, D_arrays    # the arrays of A[l] and D[l] (None for l = 0)
-    cdef object Y_array
+    cdef list A_arrays, D_arrays    # thread 0's A^0 .. A^{L-1} and delta^1 .. delta^{L-1}
+    cdef object Y_array             # thread 0's targets
 
     def __cinit__(self, list weights, list biases, object sizes, Py_ssize_t rows,
                   int threads):
         cdef Py_ssize_t L = len(sizes), l
-        cdef int k, T = min(max(threads, 1), MAX_BLOCKS)
+        cdef int k, t, T = min(max(threads, 1), MAX_BLOCKS)
+        self.keep = []
         self.net.L = L
-        self.net.T = T
         self.net.widest = max(sizes)
         self.net.sizes = <Py_ssize_t *> malloc(L * sizeof(Py_ssize_t))
         for k in range(2):
             self.net.W[k] = <double **> calloc(L, sizeof(double *))
             self.net.b[k] = <double **> calloc(L, sizeof(double *))
-        self.net.A = <double **> calloc(L, sizeof(double *))
-        self.net.D = <double **> calloc(L, sizeof(double *))
+        self.net.A = <double **> calloc(T * L, sizeof(double *))
+        self.net.D = <double **> calloc(T * L, sizeof(double *))
+        self.net.Y = <double **> calloc(T, sizeof(double *))
+        self.net.ld = <Py_ssize_t *> calloc(L, sizeof(Py_ssize_t))
+        self.net.split = <bint *> calloc(L, sizeof(bint))
+        self.net.rows = <Py_ssize_t *> calloc(L * (MAX_BLOCKS + 1), sizeof(Py_ssize_t))
         self.net.ok = <int *> calloc(T, sizeof(int))
         self.net.barrier = <fbp_barrier *> calloc(1, sizeof(fbp_barrier))
         self.net.sense = <int *> calloc(T, sizeof(int))
+        self.net.ahead = <fbp_prefetch *> calloc(T, sizeof(fbp_prefetch))
         if (not self.net.sizes or not self.net.W[0] or not self.net.W[1]
                 or not self.net.b[0] or not self.net.b[1] or not self.net.A
-                or not self.net.D or not self.net.ok or not self.net.barrier
-                or not self.net.sense):
+                or not self.net.D or not self.net.Y or not self.net.ld
+                or not self.net.split or not self.net.rows or not self.net.ok
+                or not self.net.barrier or not self.net.sense or not self.net.ahead):
             raise MemoryError()
-        self.A_arrays = [aligned_empty((rows, n_l), np.float64) for n_l in sizes]
-        self.D_arrays = [None] + [aligned_empty((rows, n_l), np.float64) for n_l in sizes[1:]]
-        self.Y_array = aligned_empty((rows, sizes[L - 1]), np.float64)
-        self.keep = self.A_arrays + self.D_arrays[1:] + [self.Y_array]
         for l in range(L):
             self.net.sizes[l] = sizes[l]
-            self.net.A[l] = <double *> <size_t> self.A_arrays[l].ctypes.data
+        if not _book_partition(&self.net, T):
+            T = 1                       # nothing to share out but the step
+            _book_partition(&self.net, T)
+        for l in range(L):
+            self.net.ld[l] = sizes[l]
+            if self.net.split[l]:       # each thread's block of a row on its own lines
+                self.net.ld[l] = -(-sizes[l] // BOOK_ROW_ALIGN) * BOOK_ROW_ALIGN
             if l > 0:
                 self.net.W[0][l] = <double *> <size_t> weights[l - 1].ctypes.data
                 self.net.b[0][l] = <double *> <size_t> biases[l - 1].ctypes.data
                 self.net.W[1][l] = self._array((sizes[l], sizes[l - 1]))
                 self.net.b[1][l] = self._array((sizes[l],))
-                self.net.D[l] = <double *> <size_t> self.D_arrays[l].ctypes.data
-        self.net.Y = <double *> <size_t> self.Y_array.ctypes.data
+        self.A_arrays, self.D_arrays = [], [None]
+        for t in range(T):
+            for l in range(L):
+                if t == 0 or not self.net.split[l]:
+                    self.net.A[t * L + l] = self._array((rows, self.net.ld[l]))
+                    if t == 0:
+                        self.A_arrays.append(self.keep[len(self.keep) - 1][:, :sizes[l]])
+                else:
+                    self.net.A[t * L + l] = self.net.A[l]
+                if l > 0:
+                    self.net.D[t * L + l] = self._array((rows, sizes[l]))
+                    if t == 0:
+                        self.D_arrays.append(self.keep[len(self.keep) - 1])
+            self.net.Y[t] = self._array((rows, sizes[L - 1]))
+            if t == 0:
+                self.Y_array = self.keep[len(self.keep) - 1]
         self.net.scratch = self._array((T, 2 * self.net.widest))
         fbp_barrier_init(self.net.barrier, T)
 
@@ -1198,51 +1285,69 @@ cdef class _BookBuffers:
         free(self.net.b[1])
         free(self.net.A)
         free(self.net.D)
+        free(self.net.Y)
+        free(self.net.ld)
+        free(self.net.split)
+        free(self.net.rows)
         free(self.net.ok)
         free(self.net.barrier)
         free(self.net.sense)
+        free(self.net.ahead)
 
 
-cdef void _book_sample(BookLayers *net, int cur, Py_ssize_t s, double *scratch) noexcept nogil:
-    """Feedforward, BP1 and BP2 for sample s of the mini-batch: row s of
-    every A^l and D^l, as network.py's backprop(x, y) computes them, with
-    the weights W[cur]."""
-    _book_forward(net, cur, s, scratch)
-    _book_backward(net, cur, s)
+cdef inline void _book_wait(BookLayers *net, int t) noexcept nogil:
+    fbp_barrier_wait_prefetching(net.barrier, &net.sense[t], &net.ahead[t])
 
 
-cdef void _book_forward(BookLayers *net, int cur, Py_ssize_t s, double *scratch) noexcept nogil:
-    """Row s of every A^l, as network.py's feedforward(a) computes them."""
-    cdef Py_ssize_t l, L = net.L
-    cdef int n_in, n_out
-    cdef double *out
+cdef void _book_forward(BookLayers *net, int cur, int t, Py_ssize_t m,
+                        double *scratch) noexcept nogil:
+    """Rows 0 .. m-1 of every A^l as network.py's feedforward(a) computes
+    them, with the weights W[cur]: thread t's block of a split layer (then
+    every thread waits for the others), every other layer whole."""
+    cdef Py_ssize_t l, s, L = net.L, r0, r1, ld_in, ld_out
+    cdef int n_in
+    cdef double *a_in
+    cdef double *a_out
     for l in range(1, L):
         n_in = <int> net.sizes[l - 1]
-        n_out = <int> net.sizes[l]
-        out = net.A[l] + s * n_out
-        # z = np.dot(w, a)
-        _np_dot(b'T', n_out, n_in, net.W[cur][l], net.A[l - 1] + s * n_in, out)
-        # a = sigmoid(z + b)
-        fbp_book_sigmoid(out, net.b[cur][l], n_out, scratch, scratch + net.widest,
-                         _numpy_exp, _numpy_exp_data)
+        r0 = net.rows[l * (MAX_BLOCKS + 1) + t] if net.split[l] else 0
+        r1 = net.rows[l * (MAX_BLOCKS + 1) + t + 1] if net.split[l] else net.sizes[l]
+        a_in = net.A[t * L + l - 1]
+        a_out = net.A[t * L + l] + r0
+        ld_in = net.ld[l - 1]
+        ld_out = net.ld[l]
+        if r1 > r0:
+            for s in range(m):
+                # z = np.dot(w, a): rows r0 .. r1-1 of it
+                _np_dot(b'T', <int> (r1 - r0), n_in, net.W[cur][l] + r0 * n_in,
+                        a_in + s * ld_in, a_out + s * ld_out)
+                # a = sigmoid(z + b)
+                fbp_book_sigmoid(a_out + s * ld_out, net.b[cur][l] + r0, r1 - r0, scratch,
+                                 scratch + net.widest, _numpy_exp, _numpy_exp_data)
+        if net.split[l]:
+            _book_wait(net, t)      # the next layer reads all of A^l
 
 
-cdef void _book_backward(BookLayers *net, int cur, Py_ssize_t s) noexcept nogil:
-    """Row s of every D^l (BP1, BP2), from row s of the A^l and of Y."""
-    cdef Py_ssize_t l, L = net.L
+cdef void _book_backward(BookLayers *net, int cur, int t, Py_ssize_t m) noexcept nogil:
+    """Rows 0 .. m-1 of every delta^l (BP1, BP2) into thread t's own D, from
+    the A^l and thread t's targets."""
+    cdef Py_ssize_t l, s, L = net.L
     cdef int n_in, n_out
     cdef double *out
-    n_out = <int> net.sizes[L - 1]
-    # delta = cost.delta(z, a, y)                                         (BP1)
-    fbp_book_output_error(net.cost, net.D[L - 1] + s * n_out, net.A[L - 1] + s * n_out,
-                          net.Y + s * n_out, n_out)
-    for l in range(L - 2, 0, -1):
-        n_in = <int> net.sizes[l + 1]          # this product's inputs: delta^{l+1}
-        n_out = <int> net.sizes[l]
-        out = net.D[l] + s * n_out
-        # np.dot(w.T, delta), W^{l+1} being n_in x n_out                  (BP2)
-        _np_dot(b'N', n_in, n_out, net.W[cur][l + 1], net.D[l + 1] + s * n_in, out)
-        fbp_book_times_derivative(out, net.A[l] + s * n_out, n_out)
+    for s in range(m):
+        n_out = <int> net.sizes[L - 1]
+        # delta = cost.delta(z, a, y)                                     (BP1)
+        fbp_book_output_error(net.cost, net.D[t * L + L - 1] + s * n_out,
+                              net.A[t * L + L - 1] + s * net.ld[L - 1],
+                              net.Y[t] + s * n_out, n_out)
+        for l in range(L - 2, 0, -1):
+            n_in = <int> net.sizes[l + 1]      # this product's inputs: delta^{l+1}
+            n_out = <int> net.sizes[l]
+            out = net.D[t * L + l] + s * n_out
+            # np.dot(w.T, delta), W^{l+1} being n_in x n_out              (BP2)
+            _np_dot(b'N', n_in, n_out, net.W[cur][l + 1],
+                    net.D[t * L + l + 1] + s * n_in, out)
+            fbp_book_times_derivative(out, net.A[t * L + l] + s * net.ld[l], n_out)
 
 
 cdef bint _book_step(BookLayers *net, int cur, double eta, Py_ssize_t m,
@@ -1250,21 +1355,22 @@ cdef bint _book_step(BookLayers *net, int cur, double eta, Py_ssize_t m,
     """Thread t's rows of BP3, BP4 and the step decay w - (eta/m) nabla_w for
     every layer, written into the weights and biases that are not current.
     Returns whether every new value is finite and within 1e300."""
-    cdef Py_ssize_t l, n_out, n_in, r0, r1
+    cdef Py_ssize_t l, L = net.L, n_out, n_in, r0, r1
     cdef double c = eta / m
     cdef bint ok = True
-    for l in range(1, net.L):
+    for l in range(1, L):
         n_out = net.sizes[l]
         n_in = net.sizes[l - 1]
-        r0 = (n_out * t) // net.T
-        r1 = (n_out * (t + 1)) // net.T
+        r0 = net.rows[l * (MAX_BLOCKS + 1) + t]
+        r1 = net.rows[l * (MAX_BLOCKS + 1) + t + 1]
         if r1 == r0:
             continue
         ok &= fbp_book_weight_step(net.W[1 - cur][l] + r0 * n_in, net.W[cur][l] + r0 * n_in,
-                                   net.D[l] + r0, n_out, net.A[l - 1], m, r1 - r0, n_in,
-                                   net.decay, c, LIMIT_DOUBLE)
-        ok &= fbp_book_bias_step(net.b[1 - cur][l] + r0, net.b[cur][l] + r0, net.D[l] + r0,
-                                 n_out, m, r1 - r0, c, LIMIT_DOUBLE)
+                                   net.D[t * L + l] + r0, n_out, net.A[t * L + l - 1],
+                                   net.ld[l - 1], m, r1 - r0, n_in, net.decay, c,
+                                   LIMIT_DOUBLE)
+        ok &= fbp_book_bias_step(net.b[1 - cur][l] + r0, net.b[cur][l] + r0,
+                                 net.D[t * L + l] + r0, n_out, m, r1 - r0, c, LIMIT_DOUBLE)
     return ok
 
 
@@ -1273,28 +1379,29 @@ cdef int _book_train(BookLayers *net, int t, const RowTables *rows, const Py_ssi
                      Py_ssize_t check_every, Py_ssize_t *done, int *current,
                      int *stop) noexcept nogil:
     """Thread t's part of the epoch: the mini-batches order[k : k + batch_size]
-    in turn.  Each thread feeds forward and back its share of the samples,
-    then steps its share of each layer's neurons; every thread decides alike
-    whether the step is applied (flipping its own note of which weights are
-    current, left in *current by thread 0).  Statuses as _train's."""
-    cdef Py_ssize_t start = 0, m, s, s0, s1, k = 0
-    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.L - 1]
+    in turn.  Each thread gathers the whole mini-batch, feeds it forward
+    (its block of each split layer, the other layers whole) and back (all
+    of it), then steps its share of each layer's neurons; every thread
+    decides alike whether the step is applied (flipping its own note of
+    which weights are current, left in *current by thread 0).  Statuses as
+    _train's."""
+    cdef Py_ssize_t start = 0, m, k = 0, L = net.L
+    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L - 1]
     cdef int cur = 0, T = net.T, u
     cdef bint ok
     cdef double *scratch = net.scratch + 2 * net.widest * t
     while start < n:
         m = batch_size if start + batch_size <= n else n - start
-        s0 = (m * t) // T
-        s1 = (m * (t + 1)) // T
-        gather_rows(net.A[0] + s0 * n_in, rows.x, order + start + s0, rows.x_single,
-                    s1 - s0, n_in)
-        gather_rows(net.Y + s0 * n_out, rows.y, order + start + s0, rows.y_single,
-                    s1 - s0, n_out)
-        for s in range(s0, s1):
-            _book_sample(net, cur, s, scratch)
-        fbp_barrier_wait(net.barrier, &net.sense[t])     # every A^l and D^l is written
+        gather_rows(net.A[t * L], rows.x, order + start, rows.x_single, m, n_in)
+        gather_rows(net.Y[t], rows.y, order + start, rows.y_single, m, n_out)
+        # At its barriers the thread fetches the next mini-batch's inputs.
+        fbp_prefetch_start(&net.ahead[t], rows.x, order + start + m,
+                           min(batch_size, n - start - m),
+                           n_in * (sizeof(float) if rows.x_single else sizeof(double)))
+        _book_forward(net, cur, t, m, scratch)
+        _book_backward(net, cur, t, m)
         net.ok[t] = _book_step(net, cur, eta, m, t)
-        fbp_barrier_wait(net.barrier, &net.sense[t])     # every row of the step is written
+        _book_wait(net, t)          # every row of the step is written
         ok = True
         for u in range(T):
             ok = ok and net.ok[u]
@@ -1331,7 +1438,7 @@ cdef int _book_epoch(BookLayers *net, const RowTables *rows, const Py_ssize_t *o
         if statuses[0] != -1:
             return statuses[0]
         # The runtime gave fewer threads than asked: one does it all.
-        net.T = 1
+        _book_partition(net, 1)
         fbp_barrier_init(net.barrier, 1)
     return _book_train(net, 0, rows, order, n, batch_size, eta, check_every, done,
                        current, &stop)
@@ -1350,15 +1457,16 @@ def train_epoch_book(list weights, list biases, object sizes, int cost,
     C-contiguous float64 arrays that share no memory, and every layer at
     least 2 neurons wide (np.dot takes other routes for a single row or
     column).  Without the GIL, on `threads` OpenMP threads (at most BLOCKS;
-    BLAS must then be single-threaded); the result does not depend on the
-    number.  Returns (status, mini-batches applied) as train_epoch does."""
+    BLAS must then be single-threaded; one thread where no layer is wide
+    enough to share out); the result does not depend on the number.
+    Returns (status, mini-batches applied) as train_epoch does."""
     cdef Py_ssize_t n = order.shape[0], done = 0
     cdef int status, current = 0
     _check_book(weights, biases, sizes, cost)
     if n == 0:
         return STATUS_OK, 0
     check_every = _epoch_arguments(data, order, sizes, check_every)
-    threads = max(1, min(threads, _BLOCKS))
+    threads = max(1, min(threads, _BLOCKS)) if BOOK_BLOCKS else 1
     cdef _BookBuffers buf = _BookBuffers(weights, biases, sizes, min(batch_size, n),
                                          threads)
     buf.net.cost = cost
@@ -1380,7 +1488,7 @@ def book_backprop(list weights, list biases, object sizes, int cost,
     are then delta and delta a^T: products, exact).  Returns (activations,
     deltas): lists of (n, n_l) arrays, deltas None without Y."""
     _check_book(weights, biases, sizes, cost)
-    cdef Py_ssize_t n = X.shape[0], s, L = len(sizes)
+    cdef Py_ssize_t n = X.shape[0], L = len(sizes)
     if n == 0 or X.shape[1] != sizes[0] or (
             Y is not None and (Y.shape[0] != n or Y.shape[1] != sizes[L - 1])):
         raise ValueError("X (n, n_0) and Y (n, n_L) do not fit the network")
@@ -1391,10 +1499,9 @@ def book_backprop(list weights, list biases, object sizes, int cost,
     if backward:
         buf.Y_array[...] = Y
     with nogil:
-        for s in range(n):
-            _book_forward(&buf.net, 0, s, buf.net.scratch)
-            if backward:
-                _book_backward(&buf.net, 0, s)
+        _book_forward(&buf.net, 0, 0, n, buf.net.scratch)
+        if backward:
+            _book_backward(&buf.net, 0, 0, n)
     return ([a.copy() for a in buf.A_arrays[1:]],
             [d.copy() for d in buf.D_arrays[1:]] if backward else None)
 
@@ -1500,17 +1607,21 @@ def _book_times_derivative(double[::1] delta, const double[::1] a):
 
 
 def _book_weight_step(double[:, ::1] W_new, const double[:, ::1] W,
-                      const double[:, ::1] D, const double[:, ::1] A, double c,
+                      const double[:, ::1] D, const double[:, :] A, double c,
                       double decay=1.0, double limit=LIMIT_DOUBLE):
     """W_new <- decay W - c (sum over the rows k of D and A, in order, of
-    D[k]^T A[k]); returns whether every new weight is within limit."""
+    D[k]^T A[k]); returns whether every new weight is within limit.  A's
+    rows may lie apart (a column slice of a wider array)."""
     cdef int ok
     if (W_new.shape[0] != W.shape[0] or W_new.shape[1] != W.shape[1] or D.shape[1] != W.shape[0]
             or A.shape[1] != W.shape[1] or A.shape[0] != D.shape[0] or D.shape[0] == 0):
         raise ValueError("W_new, W (n_out x n_in), D (m x n_out) and A (m x n_in) do not fit")
+    if A.strides[1] != sizeof(double) or A.strides[0] % sizeof(double):
+        raise ValueError("A's rows must be contiguous")
     with nogil:
         ok = fbp_book_weight_step(&W_new[0, 0], &W[0, 0], &D[0, 0], D.shape[1], &A[0, 0],
-                                  D.shape[0], W.shape[0], W.shape[1], decay, c, limit)
+                                  A.strides[0] // sizeof(double), D.shape[0], W.shape[0],
+                                  W.shape[1], decay, c, limit)
     return bool(ok)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 from scipy.linalg import blas
+from threadpoolctl import threadpool_limits
 
 import fastbp.network as network
 import fastbp.network2 as network2
@@ -95,6 +96,32 @@ def test_scipy_dgemv_gives_numpys_dot(n_out, n_in):
 
 def test_the_engine_checked_its_dgemv_when_it_loaded():
     assert _engine._dgemv_matches_numpy()
+
+
+@pytest.mark.parametrize("n_out, n_in", [(30, 784), (100, 784), (33, 100)])
+def test_a_block_of_rows_gives_those_rows_of_numpys_dot(n_out, n_in):
+    """The premise of the book path's threads: with BLAS on one thread (as
+    in training), dgemv over rows r0:r1 of w, r0 and r1 multiples of 8 (or
+    r1 the last row), gives those rows of np.dot(w, a)."""
+    rng = np.random.default_rng(n_out + n_in)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(5):
+            w = rng.standard_normal((n_out, n_in))
+            a = rng.random((n_in, 1))
+            whole = np.dot(w, a).ravel()
+            for r0 in range(0, n_out, 8):
+                for r1 in list(range(r0 + 8, n_out, 8)) + [n_out]:
+                    assert_array_equal(blas.dgemv(1.0, w[r0:r1].T, a.ravel(), trans=1),
+                                       whole[r0:r1])
+    assert _engine.BOOK_BLOCKS and _engine._dgemv_blocks_match_numpy()
+
+
+def test_without_the_block_premise_the_book_path_runs_on_one_thread(monkeypatch):
+    monkeypatch.setattr(_engine, "BOOK_BLOCKS", False)
+    sizes = [20, 40, 10]
+    data = book_problem(sizes, 60, seed=13)
+    ours, reference = book_epochs(sizes, data, 1, 10, 3.0, 2)
+    assert_identical(ours, reference)
 
 
 def test_without_the_books_arithmetic_sgd_takes_the_mini_batch_form(monkeypatch):
@@ -404,8 +431,9 @@ def test_network2_update_mini_batch_is_the_books_step():
 @pytest.mark.parametrize("threads", [2, 4])
 @pytest.mark.parametrize("good", [0, 1, 2, 3])
 def test_divergence_on_threads_keeps_the_last_good_mini_batch(four_blocks, threads, good):
-    """As above, with the step's rows split over threads that must all agree."""
-    sizes = [10, 8, 4]
+    """As above, with the feedforward and the step's rows split over threads
+    that must all agree."""
+    sizes = [10, 32, 4]
     data = book_problem(sizes, 100, seed=6)
     data = data[:10 * good] + [(x, np.full_like(y, 1e305)) for x, y in data[10 * good:]]
     np.random.seed(3)
