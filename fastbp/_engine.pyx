@@ -209,8 +209,9 @@ cdef inline Py_ssize_t _first_block(Layers *net, int t, Py_ssize_t l) noexcept n
 cdef void _make_blocks(Layers *net, Py_ssize_t align) noexcept nogil:
     """Cut each layer into 1, 2 or 4 (at most BLOCKS) blocks of at least
     BLOCK_MIN neurons, each starting on a multiple of `align` columns (a
-    cache line of values) where that keeps the blocks non-empty."""
-    cdef Py_ssize_t l, n, k, nb, lo, previous
+    cache line of values) where that moves its first neuron by at most an
+    eighth of a block (W1's 30 neurons: 16 and 14), else evenly."""
+    cdef Py_ssize_t l, n, k, nb, even, lo, previous
     for l in range(net.L):
         n = net.sizes[l]
         nb = 1
@@ -219,11 +220,12 @@ cdef void _make_blocks(Layers *net, Py_ssize_t align) noexcept nogil:
         net.nblocks[l] = nb
         previous = 0
         for k in range(nb + 1):
-            lo = (n * k) // nb
+            even = (n * k) // nb
+            lo = even
             if 0 < k < nb:
-                lo = ((lo + align // 2) // align) * align    # the nearest multiple
-                if not previous < lo < n:
-                    lo = (n * k) // nb
+                lo = ((even + align // 2) // align) * align  # the nearest multiple
+                if not (previous < lo < n and 8 * max(lo - even, even - lo) <= n // nb):
+                    lo = even
             net.bounds[l * (MAX_BLOCKS + 1) + k] = lo
             previous = lo
 
@@ -1232,7 +1234,7 @@ cdef class _BookBuffers:
         for l in range(L):
             self.net.sizes[l] = sizes[l]
         if not _book_partition(&self.net, T):
-            T = 1                       # nothing to share out but the step
+            T = 1                       # see book_threads
             _book_partition(&self.net, T)
         for l in range(L):
             self.net.ld[l] = sizes[l]
@@ -1444,6 +1446,17 @@ cdef int _book_epoch(BookLayers *net, const RowTables *rows, const Py_ssize_t *o
                        current, &stop)
 
 
+def book_threads(object sizes, int threads):
+    """The threads train_epoch_book runs on when asked for `threads`: at
+    most BLOCKS, and one where no layer is wide enough to share out (at
+    least BOOK_ROW_ALIGN neurons a thread) or where the block premise does
+    not hold (BOOK_BLOCKS)."""
+    cdef Py_ssize_t T = max(1, min(threads, _BLOCKS)) if BOOK_BLOCKS else 1
+    while T > 1 and not any(n >= BOOK_ROW_ALIGN * T for n in list(sizes)[1:]):
+        T -= 1
+    return T
+
+
 def train_epoch_book(list weights, list biases, object sizes, int cost,
                      Samples data not None, const Py_ssize_t[::1] order,
                      Py_ssize_t batch_size, double eta, double decay=1.0,
@@ -1456,9 +1469,9 @@ def train_epoch_book(list weights, list biases, object sizes, int cost,
     weights[l] (n_{l+1} x n_l) and biases[l] (n_{l+1} values) must be
     C-contiguous float64 arrays that share no memory, and every layer at
     least 2 neurons wide (np.dot takes other routes for a single row or
-    column).  Without the GIL, on `threads` OpenMP threads (at most BLOCKS;
-    BLAS must then be single-threaded; one thread where no layer is wide
-    enough to share out); the result does not depend on the number.
+    column).  Without the GIL, on book_threads(sizes, threads) OpenMP
+    threads (BLAS must then be single-threaded); the result does not depend
+    on the number.
     Returns (status, mini-batches applied) as train_epoch does."""
     cdef Py_ssize_t n = order.shape[0], done = 0
     cdef int status, current = 0
@@ -1466,9 +1479,8 @@ def train_epoch_book(list weights, list biases, object sizes, int cost,
     if n == 0:
         return STATUS_OK, 0
     check_every = _epoch_arguments(data, order, sizes, check_every)
-    threads = max(1, min(threads, _BLOCKS)) if BOOK_BLOCKS else 1
     cdef _BookBuffers buf = _BookBuffers(weights, biases, sizes, min(batch_size, n),
-                                         threads)
+                                         book_threads(sizes, threads))
     buf.net.cost = cost
     buf.net.decay = decay
     with nogil:

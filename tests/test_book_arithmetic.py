@@ -103,6 +103,8 @@ def test_a_block_of_rows_gives_those_rows_of_numpys_dot(n_out, n_in):
     """The premise of the book path's threads: with BLAS on one thread (as
     in training), dgemv over rows r0:r1 of w, r0 and r1 multiples of 8 (or
     r1 the last row), gives those rows of np.dot(w, a)."""
+    if not _engine.BOOK_BLOCKS:
+        pytest.skip("the premise does not hold here: the book path runs on one thread")
     rng = np.random.default_rng(n_out + n_in)
     with threadpool_limits(limits=1, user_api="blas"):
         for _ in range(5):
@@ -113,12 +115,29 @@ def test_a_block_of_rows_gives_those_rows_of_numpys_dot(n_out, n_in):
                 for r1 in list(range(r0 + 8, n_out, 8)) + [n_out]:
                     assert_array_equal(blas.dgemv(1.0, w[r0:r1].T, a.ravel(), trans=1),
                                        whole[r0:r1])
-    assert _engine.BOOK_BLOCKS and _engine._dgemv_blocks_match_numpy()
 
 
-def test_without_the_block_premise_the_book_path_runs_on_one_thread(monkeypatch):
+def test_the_engine_checked_the_block_premise_when_it_loaded():
+    assert _engine.BOOK_BLOCKS == (_engine.BOOK_ARITHMETIC
+                                   and _engine._dgemv_blocks_match_numpy())
+
+
+@pytest.mark.parametrize("sizes, threads, expected", [([784, 30, 10], 2, 2),
+                                                      ([784, 30, 10], 4, 3),
+                                                      ([20, 64, 33, 10], 4, 4),
+                                                      ([5, 4, 3, 2], 2, 1),
+                                                      ([784, 30, 10], 1, 1)])
+def test_the_book_path_shares_out_only_layers_of_8_neurons_a_thread(
+        four_blocks, sizes, threads, expected):
+    if not _engine.BOOK_BLOCKS:
+        pytest.skip("the block premise does not hold here")
+    assert _engine.book_threads(sizes, threads) == expected
+
+
+def test_without_the_block_premise_the_book_path_runs_on_one_thread(four_blocks, monkeypatch):
     monkeypatch.setattr(_engine, "BOOK_BLOCKS", False)
     sizes = [20, 40, 10]
+    assert _engine.book_threads(sizes, 2) == 1
     data = book_problem(sizes, 60, seed=13)
     ours, reference = book_epochs(sizes, data, 1, 10, 3.0, 2)
     assert_identical(ours, reference)
@@ -270,9 +289,9 @@ def test_epochs_equal_the_reference_bit_for_bit(four_blocks, sizes, n, batch_siz
     assert_identical(ours, reference)
 
 
-@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("threads", [1, 2, 3])
 def test_network2_epochs_equal_the_reference_bit_for_bit(four_blocks, threads):
-    sizes = [30, 20, 10]
+    sizes = [30, 40, 10]
     data = book_problem(sizes, 150, seed=4)
     ours, reference = book_epochs(sizes, data, 2, 7, 0.5, threads, lmbda=5.0)
     assert_identical(ours, reference)

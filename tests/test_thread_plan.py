@@ -1,4 +1,8 @@
 """The engine's threads change the speed, never the result."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -83,3 +87,37 @@ def test_thread_plan_keeps_the_split_unless_it_is_clearly_slower():
     assert choose({1: 1.0, 2: 1.2}) == 2
     assert choose({1: 1.0, 2: 1.3}) == 1
     assert choose({1: 1.0, 4: 10.0}) == 1          # a busy machine
+
+
+FEWER_THREADS_CHILD = r"""
+import numpy as np
+from fastbp import _book, _engine
+_engine._set_blocks(2)
+rng = np.random.default_rng(3)
+sizes = [30, 40, 10]
+X, Y = rng.random((90, 30)), rng.random((90, 10))
+order = rng.permutation(90)
+results = []
+for threads in (1, 2):
+    W = [np.random.default_rng(4).standard_normal((o, i)) for i, o in zip(sizes, sizes[1:])]
+    B = [np.random.default_rng(5).standard_normal(o) for o in sizes[1:]]
+    _engine.train_epoch(W, B, sizes, [0, 0, 0], 0, _engine.matrix_samples(X, Y), order,
+                        10, 0.5, 1.0, 0, -1.0, threads)
+    pairs = [(x.reshape(-1, 1), y.reshape(-1, 1)) for x, y in zip(X, Y)]
+    W2 = [w.copy() for w in W]
+    B2 = [b.copy() for b in B]
+    _engine.train_epoch_book(W2, B2, sizes, 0, _book.training_samples("d", pairs, sizes),
+                             order, 10, 0.5, 1.0, 0, threads)
+    results.append(W + B + W2 + B2)
+print(all(np.array_equal(a, b) for a, b in zip(*results)))
+"""
+
+
+def test_fewer_openmp_threads_than_asked_give_the_same_weights():
+    """When the OpenMP runtime grants one thread where two were asked, both
+    epoch loops fall back to training on that one: same weights."""
+    env = dict(os.environ, OMP_THREAD_LIMIT="1", OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", FEWER_THREADS_CHILD], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
