@@ -119,13 +119,20 @@ def check_targets(name, value, n_samples, n_out, dtype):
     """Targets Y as an (n, n_out) array, and the integer labels if given.
 
     Y is either an (n, n_out) array of targets or a 1-d array of integer class
-    labels in [0, n_out), which are one-hot encoded.  Returns (Y, labels),
-    labels None for targets given as an array."""
+    labels in [0, n_out), which are one-hot encoded -- or, for a single
+    output neuron, labels 0 and 1, which are the targets themselves (a binary
+    classifier).  Returns (Y, labels), labels None for targets given as an
+    array."""
     arr = as_float_array(name, value, dtype)
     if arr.ndim == 1 and arr.dtype.kind in "iu":
         if arr.shape[0] != n_samples:
             raise ValueError(f"{name} has {arr.shape[0]} labels for {n_samples} samples")
         labels = arr.astype(np.intp)
+        if n_out == 1:
+            if labels.size and (labels.min() < 0 or labels.max() > 1):
+                raise ValueError(f"{name}: with one output neuron the class labels must be "
+                                 f"0 or 1, got values from {labels.min()} to {labels.max()}")
+            return labels.astype(dtype).reshape(-1, 1), labels
         return one_hot(name, labels, n_out, dtype), labels
     if arr.ndim == 1 and n_out == 1:
         arr = arr.reshape(-1, 1)

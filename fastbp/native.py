@@ -12,6 +12,15 @@ SATURATION = 0.01
 _PROBE_SAMPLES = 1000
 
 
+def _classes(A):
+    """The class each row of outputs (or targets) A stands for: the index of
+    its largest value, or for a single column 1 where it is at least 0.5,
+    else 0 (a binary classifier's one sigmoid neuron)."""
+    if A.shape[1] == 1:
+        return (A[:, 0] >= 0.5).astype(np.intp)
+    return _argmax_rows(A)
+
+
 def _saturated_fractions(net, X, weights, biases):
     """Per layer, the fraction of (sample, neuron) pairs that are saturated."""
     acts, _ = net._codes()
@@ -103,8 +112,10 @@ class Network:
         return self._path().feedforward(weights, biases, self.sizes, acts, X)
 
     def predict(self, X):
-        """The index of the most active output neuron for each row of X."""
-        return _argmax_rows(self.feedforward(X))
+        """The class of each row of X: the index of the most active output
+        neuron, or with a single output neuron 1 where its activation is at
+        least 0.5, else 0."""
+        return _classes(self.feedforward(X))
 
     def cost_value(self, X, Y, lmbda=0.0):
         """The mean cost over the samples, plus the L2 term 0.5 (lmbda/n) sum ||w||^2."""
@@ -122,11 +133,12 @@ class Network:
         return value
 
     def accuracy(self, X, y):
-        """The fraction of rows of X whose predicted class is y (labels, or one-hot rows)."""
+        """The fraction of rows of X whose predicted class (see predict) is
+        y's: labels, or target rows read as predict reads outputs."""
         X = self._inputs(X)
         Y, labels = _checks.check_targets("y", y, X.shape[0], self.sizes[-1], self.dtype)
         if labels is None:
-            labels = _argmax_rows(Y)
+            labels = _classes(Y)
         return float(np.mean(self.predict(X) == labels))
 
     # -- gradients --------------------------------------------------------
@@ -150,7 +162,8 @@ class Network:
         Parameters
         ----------
         X : array (n, n_0)
-        Y : array (n, n_L) of targets, or (n,) integer class labels
+        Y : array (n, n_L) of targets, or (n,) integer class labels (0 and 1
+            for a single output neuron: a binary classifier)
         epochs : int >= 0
         batch_size : int >= 1  (the last mini-batch of an epoch may be shorter)
         eta : float > 0, the learning rate
@@ -179,8 +192,9 @@ class Network:
         -------
         history : dict of per-epoch lists: "seconds" (training time of the
             epoch), and "train_cost", "train_accuracy", "val_cost",
-            "val_accuracy" where recorded.  Accuracies are for class labels or
-            one-hot targets (argmax).
+            "val_accuracy" where recorded.  Accuracies compare the classes
+            of predict with class labels, or with target rows read the same
+            way (argmax; a single output at 0.5).
         """
         X = self._inputs(X)
         Y, labels = _checks.check_targets("Y", Y, X.shape[0], self.sizes[-1], self.dtype)
@@ -246,8 +260,8 @@ class Network:
         A = self._path().feedforward(weights, biases, self.sizes, acts, X)
         cost = self._cost(X, Y, lmbda, A, weights)
         if labels is None:
-            labels = _argmax_rows(Y)
-        accuracy = float(np.mean(_argmax_rows(A) == labels))
+            labels = _classes(Y)
+        accuracy = float(np.mean(_classes(A) == labels))
         history.setdefault(prefix + "_cost", []).append(cost)
         history.setdefault(prefix + "_accuracy", []).append(accuracy)
         line.append(f"{prefix} cost {cost:.4f}, {prefix} accuracy {accuracy:.4f}")

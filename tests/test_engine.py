@@ -418,3 +418,46 @@ def test_split_layers_feedforward_backprop_and_activations(make_problem, split_l
     for l in range(len(W)):
         assert_allclose(nabla_w[l], ref_w[l], rtol=1e-10, atol=1e-13)
         assert_allclose(nabla_b[l].ravel(), ref_b[l], rtol=1e-10, atol=1e-13)
+
+
+# ---------------------------------------------------------------------------
+# A single output neuron: a binary classifier
+
+def _binary_problem(n=400, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 4))
+    return X, (X[:, 0] + X[:, 1] > 1.0).astype(np.int64)
+
+
+def test_one_output_trains_on_labels_0_and_1_as_on_those_targets():
+    X, y = _binary_problem()
+    by_labels = fastbp.Network([4, 6, 1], seed=7)
+    by_targets = fastbp.Network([4, 6, 1], seed=7)
+    h_labels = by_labels.fit(X, y, 3, 10, 2.0)
+    h_targets = by_targets.fit(X, y.reshape(-1, 1).astype(float), 3, 10, 2.0)
+    for a, b in zip(by_labels.weights + by_labels.biases,
+                    by_targets.weights + by_targets.biases):
+        np.testing.assert_array_equal(a, b)
+    assert h_labels["train_accuracy"] == h_targets["train_accuracy"]
+
+
+def test_one_output_predicts_and_scores_at_one_half():
+    X, y = _binary_problem()
+    net = fastbp.Network([4, 6, 1], seed=2)
+    history = net.fit(X[:300], y[:300], 30, 10, 2.0, validation_data=(X[300:], y[300:]))
+    out = net.feedforward(X[300:])[:, 0]
+    expected = float(np.mean((out >= 0.5).astype(int) == y[300:]))
+    assert set(np.unique(net.predict(X))) <= {0, 1}
+    assert net.accuracy(X[300:], y[300:]) == expected == history["val_accuracy"][-1]
+    assert expected > 0.8 and history["train_accuracy"][0] < 1.0
+    # targets given as an (n, 1) array are read at 0.5 too
+    assert net.accuracy(X[300:], y[300:].reshape(-1, 1) * 0.9 + 0.05) == expected
+
+
+def test_one_output_refuses_other_labels():
+    X, y = _binary_problem(n=30)
+    net = fastbp.Network([4, 3, 1], seed=0)
+    with pytest.raises(ValueError, match="Y: with one output neuron the class labels must be 0 or 1"):
+        net.fit(X, y + 1, 1, 10, 1.0)
+    with pytest.raises(ValueError, match="0 or 1"):
+        net.accuracy(X, -y)
