@@ -196,7 +196,7 @@ class Network:
         else:
             X, Y, row_of = _book.stack_pairs("training_data", training_data, self.sizes)
             order_of = functools.partial(_engine.visit_order, row_of)
-            xmax = _training.max_abs(X)
+            xmax = None                 # max |x|, for the mini-batch engine only (below)
         n = len(training_data)
         if monitor_evaluation_cost or monitor_evaluation_accuracy:
             if evaluation_data is None:
@@ -211,6 +211,8 @@ class Network:
         decay = 1.0 - eta * (lmbda / n)
         book = path is _training and _training.book_arithmetic_fits(weights, biases,
                                                                     self.sizes)
+        if xmax is None and path is _training and not book:
+            xmax = _training.max_abs(X)
         evaluation_cost, evaluation_accuracy = [], []
         training_cost, training_accuracy = [], []
         with _training.exclusive(self._lock), _training.engine_threads() as n_max:
