@@ -85,22 +85,43 @@ def as_float_array(name, value, dtype):
 
 
 def check_finite(name, arr):
+    """Raise ValueError if arr holds NaN or infinity.  Returns max |arr| when
+    the check computed it on the way (contiguous float32 and float64
+    arrays), else None."""
     if arr.size == 0 or arr.dtype.kind in "biu":
-        return
+        return None
+    largest = None
     if arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous \
             and arr.flags.aligned:
         # one compiled pass, without np.isfinite's temporary of arr's size
-        finite = np.isfinite(_engine._max_abs(arr.reshape(-1)))
+        largest = float(_engine._max_abs(arr.reshape(-1)))
+        finite = np.isfinite(largest)
     else:
         finite = np.isfinite(arr).all()
     if not finite:
         raise ValueError(f"{name} contains NaN or infinity")
+    return largest
 
 
 def check_matrix(name, value, n_cols, dtype, n_rows=None):
     """A 2-d array of n_cols columns, finite, as a C-contiguous array of dtype.
 
     Non-contiguous or Fortran-ordered input is copied once."""
+    return _check_matrix(name, value, n_cols, dtype, n_rows)[0]
+
+
+def check_matrix_bound(name, value, n_cols, dtype, n_rows=None):
+    """check_matrix, and max |x| over the checked matrix: one pass over the
+    data for both where the check can give it."""
+    arr, largest = _check_matrix(name, value, n_cols, dtype, n_rows)
+    if largest is None:
+        largest = float(_engine._max_abs(arr.reshape(-1)))
+    return arr, largest
+
+
+def _check_matrix(name, value, n_cols, dtype, n_rows):
+    """check_matrix's array, and max |x| if the finiteness check computed it
+    on that very array (else None)."""
     arr = as_float_array(name, value, dtype)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-d (samples as rows), got shape {arr.shape}")
@@ -110,9 +131,10 @@ def check_matrix(name, value, n_cols, dtype, n_rows=None):
         raise ValueError(f"{name} must have {n_rows} rows, got {arr.shape[0]}")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty")
-    check_finite(name, arr)
+    largest = check_finite(name, arr)
     # C order, and aligned: C and BLAS may assume an array's elements are.
-    return np.require(arr, dtype=dtype, requirements=["C", "A"])
+    out = np.require(arr, dtype=dtype, requirements=["C", "A"])
+    return out, (largest if out is arr else None)
 
 
 def check_targets(name, value, n_samples, n_out, dtype):

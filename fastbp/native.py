@@ -196,7 +196,7 @@ class Network:
             of predict with class labels, or with target rows read the same
             way (argmax; a single output at 0.5).
         """
-        X = self._inputs(X)
+        X, xmax = _checks.check_matrix_bound("X", X, self.sizes[0], self.dtype)
         Y, labels = _checks.check_targets("Y", Y, X.shape[0], self.sizes[-1], self.dtype)
         epochs = _checks.check_int("epochs", epochs, minimum=0)
         batch_size = _checks.check_int("batch_size", batch_size, minimum=1,
@@ -215,7 +215,6 @@ class Network:
         acts, cost = self._codes()
         n = X.shape[0]
         decay = 1.0 - eta * lmbda / n
-        xmax = _training.max_abs(X)
         history = {"seconds": []}
         with _training.exclusive(self._lock), _training.engine_threads(n_threads) as n_max:
             threads = _training.ThreadPlan(n_max)

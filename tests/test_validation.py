@@ -14,6 +14,7 @@ from numpy.testing import assert_allclose
 
 import fastbp
 import fastbp.network as network
+from fastbp import _checks
 
 N, N_IN, N_OUT = 40, 5, 3
 BAD = (ValueError, TypeError)
@@ -491,3 +492,19 @@ def test_misaligned_inputs_train_like_aligned_ones():
     b.fit(misaligned, labels, 2, 8, 0.5)
     for p, q in zip(a.weights + a.biases, b.weights + b.biases):
         np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("form", ["C", "F", "strided", "float32", "int"])
+def test_check_matrix_bound_gives_the_checked_matrix_and_its_max(form):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((20, 6)) * 3
+    given = {"C": X, "F": np.asfortranarray(X), "strided": np.repeat(X, 2, axis=1)[:, ::2],
+             "float32": X.astype(np.float32), "int": (X * 10).astype(np.int64)}[form]
+    checked, bound = _checks.check_matrix_bound("X", given, 6, np.float64)
+    assert checked.dtype == np.float64 and checked.flags.c_contiguous
+    np.testing.assert_array_equal(checked, given)
+    assert bound == np.max(np.abs(checked))
+    with pytest.raises(ValueError, match="X contains NaN"):
+        bad = given.astype(np.float64)
+        bad[3, 2] = np.nan
+        _checks.check_matrix_bound("X", bad, 6, np.float64)
