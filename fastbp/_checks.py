@@ -133,8 +133,21 @@ def _check_matrix(name, value, n_cols, dtype, n_rows):
         raise ValueError(f"{name} is empty")
     largest = check_finite(name, arr)
     # C order, and aligned: C and BLAS may assume an array's elements are.
-    out = np.require(arr, dtype=dtype, requirements=["C", "A"])
-    return out, (largest if out is arr else None)
+    with np.errstate(over="ignore"):
+        out = np.require(arr, dtype=dtype, requirements=["C", "A"])
+    if out is arr:
+        return out, largest
+    if out.dtype.itemsize < arr.dtype.itemsize and out.dtype.kind == "f":
+        # narrowed (float64 to float32, say): values beyond the new range
+        # became infinite
+        try:
+            largest = check_finite(name, out)
+        except ValueError:
+            raise ValueError(f"{name} holds values beyond the range of {out.dtype} (at most "
+                             f"{np.finfo(out.dtype).max:.4g}), the network's dtype") from None
+    else:
+        largest = None
+    return out, largest
 
 
 def check_targets(name, value, n_samples, n_out, dtype):

@@ -508,3 +508,20 @@ def test_check_matrix_bound_gives_the_checked_matrix_and_its_max(form):
         bad = given.astype(np.float64)
         bad[3, 2] = np.nan
         _checks.check_matrix_bound("X", bad, 6, np.float64)
+
+
+@pytest.mark.parametrize("method", ["fit", "feedforward", "accuracy"])
+def test_float64_inputs_beyond_float32s_range_are_refused_by_a_float32_network(method):
+    X = np.ones((10, 3))
+    X[2, 1] = -1e39                   # finite in float64, infinite in float32
+    net = fastbp.Network([3, 4, 2], dtype=np.float32, seed=0)
+    before = [p.copy() for p in net.weights + net.biases]
+    call = {"fit": lambda: net.fit(X, np.arange(10) % 2, 1, 5, 0.1),
+            "feedforward": lambda: net.feedforward(X),
+            "accuracy": lambda: net.accuracy(X, np.arange(10) % 2)}[method]
+    with pytest.raises(ValueError, match="X holds values beyond the range of float32"):
+        call()
+    for p, q in zip(net.weights + net.biases, before):
+        np.testing.assert_array_equal(p, q)
+    X[2, 1] = -3e38                   # within it
+    assert np.isfinite(net.feedforward(X)).all()
