@@ -184,10 +184,17 @@ cdef inline void _wait(Layers *net, int t) noexcept nogil:
     fbp_barrier_wait_prefetching(net.barrier, &net.sense[t], &net.ahead[t])
 
 
-cdef bint _interrupted(fbp_barrier *barrier, int *sense, int t, int *stop) noexcept nogil:
-    """Whether to stop for a signal: thread 0 takes the GIL to let Python
-    run its signal handlers (Ctrl-C) and sets *stop if one raised (the
-    exception stays set); every thread waits at the barrier, then reads it."""
+cdef bint _interrupted(fbp_barrier *barrier, int *sense, int t, int *stop,
+                      Py_ssize_t *calls, Py_ssize_t every) noexcept nogil:
+    """Whether to stop for a signal, looked for at every `every`-th call
+    (*calls counts them; once per mini-batch in the epoch loops): thread 0
+    takes the GIL to let Python run its signal handlers (Ctrl-C) and sets
+    *stop if one raised (the exception stays set); every thread waits at
+    the barrier, then reads it."""
+    calls[0] += 1
+    if calls[0] < every:
+        return False
+    calls[0] = 0
     if t == 0:
         with gil:
             if _check_signals() != 0:
@@ -425,7 +432,7 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
     exception is set).  *done counts the mini-batches applied.  Every
     check_every mini-batches thread 0 takes the GIL to let Python handle
     signals (Ctrl-C) and tells the others whether to stop."""
-    cdef Py_ssize_t start = 0, m, r0, r1, k = 0
+    cdef Py_ssize_t start = 0, m, r0, r1, since_look = 0
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.L - 1]
     cdef int parity = 0, T = net.T
     cdef floating *a0 = <floating *> net.inputs[t]
@@ -459,11 +466,8 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
         parity = 1 - parity
         if t == 0:
             done[0] += 1
-        k += 1
-        if k == check_every:
-            k = 0
-            if _interrupted(net.barrier, net.sense, t, stop):
-                return STATUS_INTERRUPTED
+        if _interrupted(net.barrier, net.sense, t, stop, &since_look, check_every):
+            return STATUS_INTERRUPTED
     return STATUS_OK
 
 
@@ -1172,19 +1176,32 @@ cdef struct BookLayers:
     fbp_prefetch *ahead   # ahead[t]: the rows thread t fetches while it waits
 
 
-cdef bint _book_partition(BookLayers *net, int T) noexcept nogil:
-    """Share out each layer's neurons among T threads: split layers (at
-    least BOOK_ROW_ALIGN neurons a thread) in aligned blocks, the others
-    evenly (their feedforward is computed whole by every thread; their
-    rows are shared out only for the step).  Returns whether a layer is
-    split."""
+cdef inline bint _book_splits(Py_ssize_t n, Py_ssize_t T) noexcept nogil:
+    """Whether T threads share out the feedforward of a layer of n neurons:
+    at least BOOK_ROW_ALIGN neurons a thread."""
+    return T > 1 and n >= BOOK_ROW_ALIGN * T
+
+
+def book_threads(object sizes, int threads):
+    """The threads train_epoch_book runs on when asked for `threads`: at
+    most BLOCKS, and one where no layer is wide enough to share out (see
+    _book_splits) or where the block premise does not hold (BOOK_BLOCKS)."""
+    cdef Py_ssize_t T = max(1, min(threads, _BLOCKS)) if BOOK_BLOCKS else 1
+    while T > 1 and not any(_book_splits(n, T) for n in list(sizes)[1:]):
+        T -= 1
+    return T
+
+
+cdef void _book_partition(BookLayers *net, int T) noexcept nogil:
+    """Share out each layer's neurons among T threads: split layers (see
+    _book_splits) in aligned blocks, the others evenly (their feedforward
+    is computed whole by every thread; their rows are shared out only for
+    the step)."""
     cdef Py_ssize_t l, n, k, lo, previous
-    cdef bint any_split = False
     net.T = T
     for l in range(net.L):
         n = net.sizes[l]
-        net.split[l] = l > 0 and T > 1 and n >= BOOK_ROW_ALIGN * T
-        any_split = any_split or net.split[l]
+        net.split[l] = l > 0 and _book_splits(n, T)
         previous = 0
         for k in range(T + 1):
             lo = (n * k) // T
@@ -1193,12 +1210,11 @@ cdef bint _book_partition(BookLayers *net, int T) noexcept nogil:
                 lo = min(max(lo, previous), n)
             net.rows[l * (MAX_BLOCKS + 1) + k] = lo
             previous = lo
-    return any_split
 
 
 cdef class _BookBuffers:
-    """The BookLayers of one call and the memory it points to (NumPy arrays
-    allocated once per call)."""
+    """The BookLayers of one call, on book_threads(sizes, threads) threads,
+    and the memory it points to (NumPy arrays allocated once per call)."""
     cdef BookLayers net
     cdef list keep
     cdef list A_arrays, D_arrays    # thread 0's A^0 .. A^{L-1} and delta^1 .. delta^{L-1}
@@ -1207,7 +1223,7 @@ cdef class _BookBuffers:
     def __cinit__(self, list weights, list biases, object sizes, Py_ssize_t rows,
                   int threads):
         cdef Py_ssize_t L = len(sizes), l
-        cdef int k, t, T = min(max(threads, 1), MAX_BLOCKS)
+        cdef int k, t, T = book_threads(sizes, threads)
         self.keep = []
         self.net.L = L
         self.net.widest = max(sizes)
@@ -1233,9 +1249,7 @@ cdef class _BookBuffers:
             raise MemoryError()
         for l in range(L):
             self.net.sizes[l] = sizes[l]
-        if not _book_partition(&self.net, T):
-            T = 1                       # see book_threads
-            _book_partition(&self.net, T)
+        _book_partition(&self.net, T)
         for l in range(L):
             self.net.ld[l] = sizes[l]
             if self.net.split[l]:       # each thread's block of a row on its own lines
@@ -1387,7 +1401,7 @@ cdef int _book_train(BookLayers *net, int t, const RowTables *rows, const Py_ssi
     decides alike whether the step is applied (flipping its own note of
     which weights are current, left in *current by thread 0).  Statuses as
     _train's."""
-    cdef Py_ssize_t start = 0, m, k = 0, L = net.L
+    cdef Py_ssize_t start = 0, m, since_look = 0, L = net.L
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L - 1]
     cdef int cur = 0, T = net.T, u
     cdef bint ok
@@ -1416,11 +1430,8 @@ cdef int _book_train(BookLayers *net, int t, const RowTables *rows, const Py_ssi
         if t == 0:
             done[0] += 1
             current[0] = cur
-        k += 1
-        if k == check_every:
-            k = 0
-            if _interrupted(net.barrier, net.sense, t, stop):
-                return STATUS_INTERRUPTED
+        if _interrupted(net.barrier, net.sense, t, stop, &since_look, check_every):
+            return STATUS_INTERRUPTED
     return STATUS_OK
 
 
@@ -1446,17 +1457,6 @@ cdef int _book_epoch(BookLayers *net, const RowTables *rows, const Py_ssize_t *o
                        current, &stop)
 
 
-def book_threads(object sizes, int threads):
-    """The threads train_epoch_book runs on when asked for `threads`: at
-    most BLOCKS, and one where no layer is wide enough to share out (at
-    least BOOK_ROW_ALIGN neurons a thread) or where the block premise does
-    not hold (BOOK_BLOCKS)."""
-    cdef Py_ssize_t T = max(1, min(threads, _BLOCKS)) if BOOK_BLOCKS else 1
-    while T > 1 and not any(n >= BOOK_ROW_ALIGN * T for n in list(sizes)[1:]):
-        T -= 1
-    return T
-
-
 def train_epoch_book(list weights, list biases, object sizes, int cost,
                      Samples data not None, const Py_ssize_t[::1] order,
                      Py_ssize_t batch_size, double eta, double decay=1.0,
@@ -1480,7 +1480,7 @@ def train_epoch_book(list weights, list biases, object sizes, int cost,
         return STATUS_OK, 0
     check_every = _epoch_arguments(data, order, sizes, check_every)
     cdef _BookBuffers buf = _BookBuffers(weights, biases, sizes, min(batch_size, n),
-                                         book_threads(sizes, threads))
+                                         threads)
     buf.net.cost = cost
     buf.net.decay = decay
     with nogil:
