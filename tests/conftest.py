@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from fastbp import datasets
+from fastbp import _engine, datasets
 
 
 def _blobs(n, n_in, n_out, seed):
@@ -47,3 +47,12 @@ def fashion():
         pytest.skip("Fashion-MNIST is not installed "
                     f"(apt-get install dataset-fashion-mnist -> {datasets.FASHION_MNIST_DIR})")
     return datasets.load_fashion_mnist(dtype=np.float64)
+
+
+@pytest.fixture(params=[2, 4], ids=lambda b: f"{b}-blocks")
+def blocks(request):
+    """Layers cut into 2 or 4 blocks, whatever this machine's cores, so that
+    the threads' split of every layer is exercised."""
+    previous = _engine._set_blocks(request.param)
+    yield request.param
+    _engine._set_blocks(previous)

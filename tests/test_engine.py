@@ -370,16 +370,9 @@ WIDE = [20, 40, 30, 17]
 WIDE_ACTS = ["sigmoid", "tanh", "sigmoid"]
 
 
-@pytest.fixture(params=[2, 4], ids=lambda b: f"{b}-blocks")
-def split_layers(request):
-    previous = _engine._set_blocks(request.param)
-    yield request.param
-    _engine._set_blocks(previous)
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("threads", [1, 2, 4])
-def test_split_layers_train_like_the_reference(make_problem, split_layers, threads, dtype):
+def test_split_layers_train_like_the_reference(make_problem, blocks, threads, dtype):
     X, _, Y = make_problem(45, WIDE[0], WIDE[-1], seed=8)
     rng = np.random.default_rng(41)
     weights = [rng.standard_normal((o, i)) / np.sqrt(i) for i, o in zip(WIDE[:-1], WIDE[1:])]
@@ -401,7 +394,7 @@ def test_split_layers_train_like_the_reference(make_problem, split_layers, threa
         assert_allclose(b[l].ravel(), ref_b[l], rtol=0, atol=tol)
 
 
-def test_split_layers_feedforward_backprop_and_activations(make_problem, split_layers):
+def test_split_layers_feedforward_backprop_and_activations(make_problem, blocks):
     X, _, Y = make_problem(23, WIDE[0], WIDE[-1], seed=9)
     net = fastbp.Network(WIDE, activations=WIDE_ACTS, seed=3)
     W, b = ref.copy_parameters(net.weights, net.biases)

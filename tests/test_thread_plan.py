@@ -25,14 +25,6 @@ def _train(threads, dtype, batch_size=16, monkeypatch=None):
     return net
 
 
-@pytest.fixture(params=[2, 4], ids=lambda b: f"{b}-blocks")
-def blocks(request):
-    """Layers cut into 2 or 4 blocks, whatever this machine's cores."""
-    previous = _engine._set_blocks(request.param)
-    yield request.param
-    _engine._set_blocks(previous)
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("threads", [2, 3, 4])
 def test_engine_threads_give_identical_weights(dtype, threads, blocks):
