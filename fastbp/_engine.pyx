@@ -919,30 +919,63 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
     return status, done
 
 
+cdef inline void _copy(floating *dst, const floating *src,
+                       Py_ssize_t count) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(count):
+        dst[k] = src[k]
+
+
+cdef void _feedforward_chunks(Layers *net, const floating *x, floating *out,
+                              Py_ssize_t n, Py_ssize_t chunk, Py_ssize_t first,
+                              Py_ssize_t step) noexcept nogil:
+    """A^L of the rows of x (n x n_0) into out (n x n_L), for the chunks
+    first, first + step, first + 2 step, ... of `chunk` rows."""
+    cdef Py_ssize_t L = net.L, n_in = net.sizes[0], n_out = net.sizes[L - 1]
+    cdef Py_ssize_t c, start, m, i
+    c = first
+    while c * chunk < n:
+        start = c * chunk
+        m = chunk if start + chunk <= n else n - start
+        # the input rows are read where they are, in x
+        _forward(net, x + start * n_in, m, 0)
+        for i in range(m):
+            _copy(out + (start + i) * n_out, <floating *> net.A[L - 1] + i * net.ld[L - 1],
+                  n_out)
+        c += step
+
+
 def feedforward(list weights, list biases, object sizes, object acts,
-                const floating[:, ::1] X, Py_ssize_t chunk=512):
-    """The network's output A^L for every row of X, as an n x n_L array."""
-    cdef Py_ssize_t n = X.shape[0], start, m, i
+                const floating[:, ::1] X, int threads=1, Py_ssize_t chunk=512):
+    """The network's output A^L for every row of X, as an n x n_L array.
+
+    X is fed forward in chunks of `chunk` rows, chunk c on thread
+    c mod `threads` (at most MAX_BLOCKS; BLAS must then be single-threaded),
+    each thread with buffers of its own.  A chunk is the same computation
+    whatever the number of threads, so the result does not depend on it."""
+    cdef Py_ssize_t n = X.shape[0], n_chunks
     cdef Py_ssize_t L = len(sizes)
     cdef Py_ssize_t n_out = sizes[L - 1]
     out_arr = np.empty((n, n_out), dtype=np.asarray(X).dtype)
     if n == 0:
         return out_arr
     cdef floating[:, ::1] out = out_arr
-    cdef _Buffers buf = _Buffers(weights, biases, sizes, acts, min(chunk, n),
-                                 out_arr.dtype, False)
-    with nogil:
-        start = 0
-        while start < n:
-            m = chunk if start + chunk <= n else n - start
-            # the input rows are read where they are, in X
-            _forward(&buf.net, &X[start, 0], m, 0)
-            for i in range(m):
-                _copy(&out[start + i, 0], <floating *> buf.net.A[L - 1] + i * buf.net.ld[L - 1],
-                      n_out)
-            start += m
+    n_chunks = (n + chunk - 1) // chunk
+    cdef int t = 0, T = <int> max(1, min(threads, n_chunks, MAX_BLOCKS))
+    cdef list bufs = [_Buffers(weights, biases, sizes, acts, min(chunk, n),
+                               out_arr.dtype, False) for _ in range(T)]
+    cdef Layers *nets[MAX_BLOCKS]
+    for t in range(T):
+        nets[t] = &(<_Buffers> bufs[t]).net
+    if T == 1:
+        with nogil:
+            _feedforward_chunks(nets[0], &X[0, 0], &out[0, 0], n, chunk, 0, 1)
+        return out_arr
+    with nogil, parallel(num_threads=T):
+        t = threadid()
+        _feedforward_chunks(nets[t], &X[0, 0], &out[0, 0], n, chunk, t,
+                            openmp.omp_get_num_threads())   # the runtime may give fewer
     return out_arr
-
 
 
 def activations(list weights, list biases, object sizes, object acts,
@@ -956,13 +989,6 @@ def activations(list weights, list biases, object sizes, object acts,
     with nogil:
         _forward(&buf.net, &X[0, 0], n, 0)
     return buf.layers
-
-cdef inline void _copy(floating *dst, const floating *src,
-                       Py_ssize_t count) noexcept nogil:
-    cdef Py_ssize_t k
-    for k in range(count):
-        dst[k] = src[k]
-
 
 def backprop(list weights, list biases, object sizes, object acts, int cost,
              const floating[:, ::1] X, const floating[:, ::1] Y):

@@ -26,6 +26,11 @@ _FLOPS_BETWEEN_SIGNAL_CHECKS = 5e7
 _MIN_FLOPS_PER_THREAD = 4e5
 MAX_THREADS = 64
 
+# A feedforward of at least this many floating-point operations (several
+# milliseconds on one core) shares its rows out over the engine's threads;
+# below it, limiting BLAS's threads (about a millisecond) would not pay.
+_MIN_FLOPS_FEEDFORWARD_THREADS = 2e8
+
 _SIGMOID = _activations.CODES["sigmoid"]
 
 
@@ -92,41 +97,51 @@ def usable_cores():
     return max(1, cores)
 
 
-# Trainings running now in this process, and the BLAS limit they share.
+# Engine calls running threads now in this process, the BLAS limit they
+# share, and the thread count of the one this Python thread is inside.
 _running = 0
 _running_lock = threading.Lock()
 _blas_limit = None
+_inside = threading.local()
 
 
 @contextlib.contextmanager
-def engine_threads(n_threads=None):
-    """The number of threads a training call may use, for its duration.
+def engine_threads(n_threads=None, training=True):
+    """The number of threads an engine call may use, for its duration.
 
-    The engine splits each mini-batch over its own threads, so BLAS is kept
-    to one thread while any training runs (restored after the last one
+    The engine shares its work out over its own threads, so BLAS is kept
+    to one thread while any such call runs (restored after the last one
     ends).  n_threads=None takes every usable core, or one if another
-    fastbp training is already running in this process: the default never
-    puts more busy threads on the machine than it has cores.
+    fastbp call is already running threads in this process: the default
+    never puts more busy threads on the machine than it has cores.  Inside
+    another engine_threads of the same Python thread (the monitoring
+    feedforward of a training call, say), the outer call's count is used.
 
-    A KeyboardInterrupt anywhere in the training loop it wraps -- in the
-    engine or in the Python between two engine calls -- gets the note of
-    note_interrupted."""
+    With training=True, a KeyboardInterrupt anywhere in the training loop it
+    wraps -- in the engine or in the Python between two engine calls -- gets
+    the note of note_interrupted."""
     global _running, _blas_limit
     if n_threads is not None:
         n_threads = _checks.check_int("n_threads", n_threads, minimum=1, maximum=MAX_THREADS)
+    outer = getattr(_inside, "threads", None)
+    if outer is not None:
+        n_threads = outer if n_threads is None else min(n_threads, outer)
     with _running_lock:
         if _running == 0:
             _blas_limit = threadpool_limits(limits=1, user_api="blas")
-        others = _running
+        others = _running - (outer is not None)
         _running += 1
     try:
         if n_threads is None:
             n_threads = 1 if others else min(usable_cores(), MAX_THREADS)
+        _inside.threads = n_threads
         yield n_threads
     except KeyboardInterrupt as exc:
-        note_interrupted(exc)
+        if training:
+            note_interrupted(exc)
         raise
     finally:
+        _inside.threads = outer
         with _running_lock:
             _running -= 1
             if _running == 0 and _blas_limit is not None:
@@ -312,8 +327,15 @@ def max_abs(X):
 
 
 def feedforward(weights, biases, sizes, act_codes, X):
-    """The output activations for the rows of X, an (n, n_L) array."""
-    return _engine.feedforward(weights, biases, sizes, act_codes, X)
+    """The output activations for the rows of X, an (n, n_L) array.
+
+    Large inputs are fed forward on the engine's threads (see
+    engine_threads); the result does not depend on their number."""
+    flops = 2 * X.shape[0] * sum(a * b for a, b in zip(sizes[1:], sizes[:-1]))
+    if flops < _MIN_FLOPS_FEEDFORWARD_THREADS:
+        return _engine.feedforward(weights, biases, sizes, act_codes, X)
+    with engine_threads(training=False) as n_threads:
+        return _engine.feedforward(weights, biases, sizes, act_codes, X, n_threads)
 
 
 def backprop(weights, biases, sizes, act_codes, cost_code, X, Y):

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import fastbp
 from fastbp import _engine, _training
@@ -100,16 +101,92 @@ for threads in (1, 2):
     B2 = [b.copy() for b in B]
     _engine.train_epoch_book(W2, B2, sizes, 0, _book.training_samples("d", pairs, sizes),
                              order, 10, 0.5, 1.0, 0, threads)
-    results.append(W + B + W2 + B2)
+    A = _engine.feedforward(W, B, sizes, [0, 0, 0], X, threads, 8)
+    results.append(W + B + W2 + B2 + [A])
 print(all(np.array_equal(a, b) for a, b in zip(*results)))
 """
 
 
 def test_fewer_openmp_threads_than_asked_give_the_same_weights():
     """When the OpenMP runtime grants one thread where two were asked, both
-    epoch loops fall back to training on that one: same weights."""
+    epoch loops fall back to training on that one, and feedforward computes
+    every chunk on it: same weights, same outputs."""
     env = dict(os.environ, OMP_THREAD_LIMIT="1", OPENBLAS_NUM_THREADS="1")
     out = subprocess.run([sys.executable, "-c", FEWER_THREADS_CHILD], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("threads", [2, 3, 4])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 50, 83])
+def test_feedforward_threads_give_identical_outputs(dtype, threads, n, blocks):
+    """Chunks of 8 rows shared over the threads: every row is computed, by
+    the same calls as on one thread."""
+    sizes, X, _, _ = _problem(dtype, n=n)
+    net = fastbp.Network(sizes, activations=["tanh", "relu", "sigmoid"], dtype=dtype, seed=2)
+    acts, _ = net._codes()
+    one = _engine.feedforward(net.weights, net.biases, sizes, acts, X, 1, 8)
+    many = _engine.feedforward(net.weights, net.biases, sizes, acts, X, threads, 8)
+    np.testing.assert_array_equal(one, many)
+    np.testing.assert_allclose(one, net.feedforward(X), rtol=1e-5 if dtype == np.float32
+                               else 1e-12)
+
+
+def _record_feedforward_threads(monkeypatch):
+    """Make _training.feedforward's engine calls note their thread counts."""
+    seen = []
+    engine_feedforward = _engine.feedforward
+
+    def recording(*args):
+        seen.append(args[5] if len(args) > 5 else 1)
+        return engine_feedforward(*args)
+
+    monkeypatch.setattr(_engine, "feedforward", recording)
+    return seen
+
+
+def test_large_feedforwards_use_the_engine_threads(monkeypatch):
+    monkeypatch.setattr(_training, "usable_cores", lambda: 2)
+    seen = _record_feedforward_threads(monkeypatch)
+    net = fastbp.Network([784, 30, 10], seed=0)
+    rng = np.random.default_rng(1)
+    small, large = rng.random((100, 784)), rng.random((5000, 784))   # 5e6 and 2.4e8 FLOP
+    with threadpool_limits(limits=1, user_api="blas"):
+        expected = _engine.feedforward(net.weights, net.biases, net.sizes, [0, 0, 0], large)
+    seen.clear()
+    net.feedforward(small)
+    np.testing.assert_array_equal(net.feedforward(large), expected)
+    assert seen == [1, 2]
+    assert _training._running == 0 and _training._blas_limit is None
+
+
+def test_feedforward_inside_a_training_call_uses_its_threads(monkeypatch):
+    """fit's monitoring pass reuses fit's thread count, also when the caller
+    asked for one thread; BLAS stays limited until the training ends."""
+    monkeypatch.setattr(_training, "usable_cores", lambda: 2)
+    seen = _record_feedforward_threads(monkeypatch)
+    rng = np.random.default_rng(2)
+    X = rng.random((5000, 784))
+    y = rng.integers(0, 10, 5000)
+    for n_threads, expected in [(1, 1), (None, 2)]:
+        seen.clear()
+        net = fastbp.Network([784, 30, 10], seed=0)
+        net.fit(X, y, epochs=1, batch_size=500, eta=0.1, n_threads=n_threads)
+        assert seen == [expected]
+    assert _training._running == 0 and _training._blas_limit is None
+
+
+def test_nested_engine_threads():
+    with _training.engine_threads(3) as outer:
+        with _training.engine_threads(training=False) as inner:
+            assert (outer, inner) == (3, 3)
+            with _training.engine_threads(2) as innermost:
+                assert innermost == 2
+        assert _training._running == 1
+    assert _training._running == 0 and _training._blas_limit is None
+    with pytest.raises(KeyboardInterrupt) as info:
+        with _training.engine_threads(training=False):
+            raise KeyboardInterrupt
+    assert not getattr(info.value, "__notes__", None)
