@@ -43,7 +43,7 @@ from libc.string cimport memcpy, memset
 from libc.math cimport fabs
 from libc.float cimport DBL_MAX
 from cython cimport floating
-from cython.parallel cimport parallel, threadid
+from cython.parallel cimport parallel, prange, threadid
 cimport openmp
 
 cdef extern from "Python.h":
@@ -926,34 +926,29 @@ cdef inline void _copy(floating *dst, const floating *src,
         dst[k] = src[k]
 
 
-cdef void _feedforward_chunks(Layers *net, const floating *x, floating *out,
-                              Py_ssize_t n, Py_ssize_t chunk, Py_ssize_t first,
-                              Py_ssize_t step) noexcept nogil:
-    """A^L of the rows of x (n x n_0) into out (n x n_L), for the chunks
-    first, first + step, first + 2 step, ... of `chunk` rows."""
+cdef void _feedforward_chunk(Layers *net, const floating *x, floating *out,
+                             Py_ssize_t n, Py_ssize_t chunk, Py_ssize_t c) noexcept nogil:
+    """A^L of chunk c (rows c chunk .. (c + 1) chunk - 1) of the rows of x
+    (n x n_0), into the same rows of out (n x n_L)."""
     cdef Py_ssize_t L = net.L, n_in = net.sizes[0], n_out = net.sizes[L - 1]
-    cdef Py_ssize_t c, start, m, i
-    c = first
-    while c * chunk < n:
-        start = c * chunk
-        m = chunk if start + chunk <= n else n - start
-        # the input rows are read where they are, in x
-        _forward(net, x + start * n_in, m, 0)
-        for i in range(m):
-            _copy(out + (start + i) * n_out, <floating *> net.A[L - 1] + i * net.ld[L - 1],
-                  n_out)
-        c += step
+    cdef Py_ssize_t start = c * chunk, i
+    cdef Py_ssize_t m = chunk if start + chunk <= n else n - start
+    # the input rows are read where they are, in x
+    _forward(net, x + start * n_in, m, 0)
+    for i in range(m):
+        _copy(out + (start + i) * n_out, <floating *> net.A[L - 1] + i * net.ld[L - 1], n_out)
 
 
 def feedforward(list weights, list biases, object sizes, object acts,
                 const floating[:, ::1] X, int threads=1, Py_ssize_t chunk=512):
     """The network's output A^L for every row of X, as an n x n_L array.
 
-    X is fed forward in chunks of `chunk` rows, chunk c on thread
-    c mod `threads` (at most MAX_BLOCKS; BLAS must then be single-threaded),
-    each thread with buffers of its own.  A chunk is the same computation
-    whatever the number of threads, so the result does not depend on it."""
-    cdef Py_ssize_t n = X.shape[0], n_chunks
+    X is fed forward in chunks of `chunk` rows, shared out over `threads`
+    threads (at most MAX_BLOCKS; BLAS must then be single-threaded) as each
+    becomes free, each thread with buffers of its own.  A chunk is the same
+    computation on any thread, so the result does not depend on their
+    number."""
+    cdef Py_ssize_t n = X.shape[0], n_chunks, c
     cdef Py_ssize_t L = len(sizes)
     cdef Py_ssize_t n_out = sizes[L - 1]
     out_arr = np.empty((n, n_out), dtype=np.asarray(X).dtype)
@@ -969,12 +964,13 @@ def feedforward(list weights, list biases, object sizes, object acts,
         nets[t] = &(<_Buffers> bufs[t]).net
     if T == 1:
         with nogil:
-            _feedforward_chunks(nets[0], &X[0, 0], &out[0, 0], n, chunk, 0, 1)
+            for c in range(n_chunks):
+                _feedforward_chunk(nets[0], &X[0, 0], &out[0, 0], n, chunk, c)
         return out_arr
     with nogil, parallel(num_threads=T):
         t = threadid()
-        _feedforward_chunks(nets[t], &X[0, 0], &out[0, 0], n, chunk, t,
-                            openmp.omp_get_num_threads())   # the runtime may give fewer
+        for c in prange(n_chunks, schedule="dynamic"):
+            _feedforward_chunk(nets[t], &X[0, 0], &out[0, 0], n, chunk, c)
     return out_arr
 
 

@@ -97,12 +97,18 @@ def usable_cores():
     return max(1, cores)
 
 
-# Engine calls running threads now in this process, the BLAS limit they
-# share, and the thread count of the one this Python thread is inside.
+# Engine calls running threads now in this process (all of them, and the
+# trainings among them), the BLAS limit they share, and in each Python
+# thread the thread counts of the calls it is inside, innermost last.
 _running = 0
+_trainings = 0
 _running_lock = threading.Lock()
 _blas_limit = None
 _inside = threading.local()
+
+
+def _calls_inside():
+    return _inside.__dict__.setdefault("calls", [])
 
 
 @contextlib.contextmanager
@@ -111,39 +117,50 @@ def engine_threads(n_threads=None, training=True):
 
     The engine shares its work out over its own threads, so BLAS is kept
     to one thread while any such call runs (restored after the last one
-    ends).  n_threads=None takes every usable core, or one if another
-    fastbp call is already running threads in this process: the default
-    never puts more busy threads on the machine than it has cores.  Inside
+    ends).  n_threads=None takes every usable core, or one if a fastbp
+    training is already running in this process: the default never puts
+    more busy threads on the machine than it has cores for long.  Inside
     another engine_threads of the same Python thread (the monitoring
-    feedforward of a training call, say), the outer call's count is used.
+    feedforward of a training call, say), the outer call's count is the
+    most it may use.
 
-    With training=True, a KeyboardInterrupt anywhere in the training loop it
-    wraps -- in the engine or in the Python between two engine calls -- gets
-    the note of note_interrupted."""
-    global _running, _blas_limit
+    training=False is for a short call (a feedforward), which other calls
+    do not count as a running training.  With training=True, a
+    KeyboardInterrupt anywhere in the training loop it wraps -- in the
+    engine or in the Python between two engine calls -- gets the note of
+    note_interrupted."""
+    global _running, _trainings, _blas_limit
     if n_threads is not None:
         n_threads = _checks.check_int("n_threads", n_threads, minimum=1, maximum=MAX_THREADS)
-    outer = getattr(_inside, "threads", None)
-    if outer is not None:
+    calls = _calls_inside()
+    if calls:
+        outer = calls[-1][0]
         n_threads = outer if n_threads is None else min(n_threads, outer)
     with _running_lock:
         if _running == 0:
             _blas_limit = threadpool_limits(limits=1, user_api="blas")
-        others = _running - (outer is not None)
+        others = _trainings
         _running += 1
+        _trainings += bool(training)
+    mark = [n_threads]          # this call's entry, removed by identity on exit
     try:
         if n_threads is None:
             n_threads = 1 if others else min(usable_cores(), MAX_THREADS)
-        _inside.threads = n_threads
+        mark[0] = n_threads
+        calls.append(mark)
         yield n_threads
     except KeyboardInterrupt as exc:
         if training:
             note_interrupted(exc)
         raise
     finally:
-        _inside.threads = outer
+        for k in range(len(calls) - 1, -1, -1):
+            if calls[k] is mark:
+                del calls[k]
+                break
         with _running_lock:
             _running -= 1
+            _trainings -= bool(training)
             if _running == 0 and _blas_limit is not None:
                 _blas_limit.restore_original_limits()
                 _blas_limit = None

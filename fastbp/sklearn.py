@@ -144,7 +144,7 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
         Seeds the initial weights and the shuffling of every epoch.
     n_threads : int or None, default None
         The threads fastbp splits each mini-batch over (None: every usable
-        core, or one while another fastbp call runs threads in this process; see
+        core, or one while another fastbp training runs in this process; see
         fastbp.Network.fit).  Use 1 when many estimators train at once, as in
         GridSearchCV with the threading backend.
     verbose : bool, default False

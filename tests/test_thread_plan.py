@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -127,8 +128,9 @@ def test_feedforward_threads_give_identical_outputs(dtype, threads, n, blocks):
     sizes, X, _, _ = _problem(dtype, n=n)
     net = fastbp.Network(sizes, activations=["tanh", "relu", "sigmoid"], dtype=dtype, seed=2)
     acts, _ = net._codes()
-    one = _engine.feedforward(net.weights, net.biases, sizes, acts, X, 1, 8)
-    many = _engine.feedforward(net.weights, net.biases, sizes, acts, X, threads, 8)
+    with threadpool_limits(limits=1, user_api="blas"):     # as the engine's threads need
+        one = _engine.feedforward(net.weights, net.biases, sizes, acts, X, 1, 8)
+        many = _engine.feedforward(net.weights, net.biases, sizes, acts, X, threads, 8)
     np.testing.assert_array_equal(one, many)
     np.testing.assert_allclose(one, net.feedforward(X), rtol=1e-5 if dtype == np.float32
                                else 1e-12)
@@ -190,3 +192,46 @@ def test_nested_engine_threads():
         with _training.engine_threads(training=False):
             raise KeyboardInterrupt
     assert not getattr(info.value, "__notes__", None)
+
+
+def test_engine_threads_left_out_of_order(monkeypatch):
+    """Contexts closed out of order (interleaved generators, say) leave no
+    stale count behind."""
+    monkeypatch.setattr(_training, "usable_cores", lambda: 2)
+    first = _training.engine_threads(3)
+    assert first.__enter__() == 3
+    second = _training.engine_threads(training=False)
+    assert second.__enter__() == 3
+    first.__exit__(None, None, None)
+    second.__exit__(None, None, None)
+    assert _training._running == 0 and _training._blas_limit is None
+    with _training.engine_threads() as n:
+        assert n == 2
+
+
+def test_a_running_feedforward_does_not_hold_trainings_to_one_thread(monkeypatch):
+    """A feedforward (a short call) in another thread leaves a training the
+    default of every core; a feedforward during a training in another
+    thread takes one."""
+    monkeypatch.setattr(_training, "usable_cores", lambda: 2)
+    seen = []
+
+    def other_thread(training):
+        with _training.engine_threads(training=training) as n:
+            seen.append(n)
+            started.set()
+            release.wait(10)
+
+    for training, expected in [(False, 2), (True, 1)]:
+        started, release = threading.Event(), threading.Event()
+        worker = threading.Thread(target=other_thread, args=(training,))
+        worker.start()
+        assert started.wait(10)
+        with _training.engine_threads() as n:
+            seen.append(n)
+        with _training.engine_threads(training=False) as n:
+            seen.append(n)
+        release.set()
+        worker.join()
+        assert seen[-2:] == [expected, 1 if training else 2]
+    assert _training._running == 0 and _training._trainings == 0
