@@ -187,7 +187,10 @@ class ThreadPlan:
     # Time each candidate twice on about this many floating-point operations.
     PROBE_FLOPS = 5e7
 
-    # Seconds of one-thread training before the probe.
+    # When the split times slower than TOLERANCE allows, the plan trains
+    # this many seconds on one thread and probes again before it decides:
+    # OpenBLAS threads left spinning by NumPy work just before the call
+    # (about 0.1 s) slow the split down meanwhile.
     SETTLE_SECONDS = 0.15
 
     # More threads are kept unless they time this much slower than one: the
@@ -250,40 +253,23 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
     done = 0
     if plan.chosen is None:
         # Probe: the same consecutive mini-batches, cut at batch boundaries,
-        # so the epoch is exactly what one call would have done.  Two rounds,
-        # alternating, and the best time of each: the first run of a thread
-        # count pays for starting its threads and warming its caches.
+        # so the epoch is exactly what one call would have done.
         probe = batch_size * max(2, int(plan.PROBE_FLOPS // per_batch))
-        # First train a little on one thread: idle BLAS threads left spinning
-        # by NumPy work just before (OpenBLAS spins ~0.1 s before sleeping)
-        # would otherwise slow the multi-threaded probe down.
-        # The parts grow (doubling, but not past the settling time left, nor
-        # into the room the probe needs), so that a long settling takes few
-        # calls.
-        part_size = probe
-        while plan.settle > 0:
-            room = (n - done * batch_size - 4 * probe) // batch_size * batch_size
-            part_size = min(part_size, room)
-            if part_size < probe:
-                break
-            t0 = time.perf_counter()
-            part = order[done * batch_size:done * batch_size + part_size]
-            done += _run(weights, biases, sizes, act_codes, cost_code, data, part,
-                         batch_size, eta, decay, xmax, 1, per_batch, done, n, book)
-            seconds = time.perf_counter() - t0
-            plan.settle -= seconds
-            left = int(plan.settle / max(seconds / part_size, 1e-12))
-            part_size = max(probe, min(2 * part_size, left // batch_size * batch_size))
         most = min(plan.n_max, useful)
-        for count in (1, most, 1, most):
-            part = order[done * batch_size:done * batch_size + probe]
-            if len(part) < probe:
-                break
-            t0 = time.perf_counter()
-            done += _run(weights, biases, sizes, act_codes, cost_code, data, part,
-                         batch_size, eta, decay, xmax, count, per_batch, done, n, book)
-            seconds = (time.perf_counter() - t0) / len(part)
-            plan.timings[count] = min(seconds, plan.timings.get(count, seconds))
+
+        def run(part, count, done_before):
+            return _run(weights, biases, sizes, act_codes, cost_code, data, part,
+                        batch_size, eta, decay, xmax, count, per_batch, done_before, n,
+                        book)
+
+        done = _probe(plan, order, batch_size, probe, most, done, run)
+        if len(plan.timings) == 2 and plan.choose(plan.timings) != most and plan.settle > 0:
+            # The split timed slow.  Idle BLAS threads left spinning by NumPy
+            # work just before (OpenBLAS spins ~0.1 s before sleeping) slow it
+            # down, so train a little on one thread, then probe again.
+            plan.timings.clear()
+            done = _settle(plan, order, n, batch_size, probe, done, run)
+            done = _probe(plan, order, batch_size, probe, most, done, run)
         if len(plan.timings) == 2:
             plan.chosen = plan.choose(plan.timings)
     rest = order[done * batch_size:]
@@ -291,6 +277,42 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
         done += _run(weights, biases, sizes, act_codes, cost_code, data, rest,
                      batch_size, eta, decay, xmax, plan.chosen or 1, per_batch, done, n,
                      book)
+    return done
+
+
+def _probe(plan, order, batch_size, probe, most, done, run):
+    """Time `probe` samples on one thread and on `most`, twice each,
+    alternating, into plan.timings (the best of each: the first run of a
+    thread count pays for starting its threads and warming its caches).
+    run(part, count, done) trains; returns the mini-batches done, counting
+    from `done`."""
+    for count in (1, most, 1, most):
+        part = order[done * batch_size:done * batch_size + probe]
+        if len(part) < probe:
+            break
+        t0 = time.perf_counter()
+        done += run(part, count, done)
+        seconds = (time.perf_counter() - t0) / len(part)
+        plan.timings[count] = min(seconds, plan.timings.get(count, seconds))
+    return done
+
+
+def _settle(plan, order, n, batch_size, probe, done, run):
+    """Train on one thread for plan.settle seconds (spending them), leaving
+    room in the epoch for a probe.  The parts grow (doubling, but not past
+    the settling time left), so that a long settling takes few calls."""
+    part_size = probe
+    while plan.settle > 0:
+        room = (n - done * batch_size - 4 * probe) // batch_size * batch_size
+        part_size = min(part_size, room)
+        if part_size < probe:
+            break
+        t0 = time.perf_counter()
+        done += run(order[done * batch_size:done * batch_size + part_size], 1, done)
+        seconds = time.perf_counter() - t0
+        plan.settle -= seconds
+        left = int(plan.settle / max(seconds / part_size, 1e-12))
+        part_size = max(probe, min(2 * part_size, left // batch_size * batch_size))
     return done
 
 

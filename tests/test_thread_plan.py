@@ -57,6 +57,62 @@ def test_thread_plan_probes_then_keeps_its_choice(monkeypatch, blocks):
         np.testing.assert_array_equal(a, b)
 
 
+class _FakeEngine:
+    """Stands in for _training._run and the clock: each call 'trains' its
+    part in simulated seconds per sample, the split slower than one thread
+    by `slowdown` until `settle` simulated seconds of one-thread training
+    have passed (idle BLAS threads spinning down), and records the calls."""
+
+    def __init__(self, slowdown, settle):
+        self.now, self.single_seconds, self.calls = 0.0, 0.0, []
+        self.slowdown, self.settle = slowdown, settle
+
+    def perf_counter(self):
+        return self.now
+
+    def run(self, weights, biases, sizes, act_codes, cost_code, data, order, batch_size,
+            eta, decay, xmax, threads, per_batch, done_before, n, book=False):
+        per_sample = 1e-5
+        if threads > 1:
+            per_sample *= 0.6 if self.single_seconds >= self.settle else self.slowdown
+        seconds = per_sample * len(order)
+        self.now += seconds
+        if threads == 1:
+            self.single_seconds += seconds
+        self.calls.append((len(order), threads))
+        return len(order) // batch_size
+
+
+@pytest.mark.parametrize("slowdown, settle, chosen, settled", [
+    (2.0, 0.0, 2, False),       # an idle machine: the first probe keeps the split
+    (2.0, 0.05, 2, True),       # spinning BLAS threads: settle, probe again, split
+    (2.0, 1e9, 1, True),        # a busy machine: one thread
+])
+def test_thread_plan_settles_only_when_the_split_times_slow(monkeypatch, slowdown, settle,
+                                                           chosen, settled):
+    fake = _FakeEngine(slowdown if settle else 0.6, settle)
+    monkeypatch.setattr(_training, "_run", fake.run)
+    monkeypatch.setattr(_training, "time", fake)
+    monkeypatch.setattr(_training, "_MIN_FLOPS_PER_THREAD", 1.0)
+    monkeypatch.setattr(_training.ThreadPlan, "PROBE_FLOPS", 1.0)   # 2 batches per probe
+    sizes, X, Y, _ = _problem(np.float64, n=20_000)
+    net = fastbp.Network(sizes, seed=0)
+    plan = _training.ThreadPlan(2)
+    done = _training.train_epoch(net.weights, net.biases, sizes, [0, 0, 0, 0], 0, X, Y,
+                                 np.arange(20_000), 10, 0.1, threads=plan)
+    assert done == 2_000 and sum(k for k, _ in fake.calls) == 20_000
+    assert plan.chosen == chosen
+    counts = [t for _, t in fake.calls]
+    assert counts[:4] == [1, 2, 1, 2]                   # the first probe, at once
+    if settled:
+        # one-thread parts until the settling time is spent, then a new probe
+        assert counts[4:-5] == [1] * (len(counts) - 9) and len(counts) > 9
+        assert counts[-5:-1] == [1, 2, 1, 2]
+    else:
+        assert len(counts) == 5
+    assert counts[-1] == chosen                         # the rest of the epoch
+
+
 def test_small_networks_train_on_one_thread():
     plan = _training.ThreadPlan(2)
     sizes, X, Y, order = _problem(np.float64, sizes=(3, 4, 2))
