@@ -26,12 +26,12 @@ def _unzip(name, data, second):
 
 def stack_pairs(name, data, sizes):
     """The (x, y) pairs of ``data`` as row matrices X (n, n_0) and Y (n, n_L),
-    and a map from id(pair) to its row, to follow the pairs through a shuffle."""
+    and each pair's row (an _engine.PairRows), to follow the pairs through
+    a shuffle."""
     xs, ys = _unzip(name, data, "y")
     X = stack_columns(f"{name} x", xs, sizes[0])
     Y = stack_columns(f"{name} y", ys, sizes[-1])
-    row_of = {id(pair): i for i, pair in enumerate(data)}
-    return X, Y, row_of
+    return X, Y, _engine.PairRows(data)
 
 
 def training_samples(name, data, sizes):

@@ -489,9 +489,9 @@ cdef class Samples:
     cdef RowTables rows
     cdef readonly Py_ssize_t n, n_in, n_out
     cdef list keep
-    # For data given as a list of pairs: id(pair) -> its sample number, to
+    # For data given as a list of pairs: each pair's sample number, to
     # follow the pairs through a shuffle of the list (see order_of).
-    cdef public dict row_of
+    cdef public PairRows row_of
     cdef double xmax      # max |x|, once computed (-1 before)
     cdef bint ready       # the tables are filled (by matrix_samples or pair_samples)
 
@@ -561,20 +561,72 @@ cdef class Samples:
         return visit_order(self.row_of, pairs)
 
 
-def visit_order(dict row_of, pairs):
-    """row_of[id(pair)] for each pair of a list, in its order, as an index
-    array: where each pair of a shuffled list was when training started."""
-    cdef list items = pairs if type(pairs) is list else list(pairs)
-    cdef Py_ssize_t i, n = len(items)
-    out = np.empty(n, dtype=np.intp)
-    cdef Py_ssize_t[::1] order = out
-    try:
+cdef class PairRows:
+    """Each pair's place in a list, looked up by the pair's identity: where
+    the pairs of a shuffled list were when training started (the book's
+    random.shuffle(training_data) moves the caller's tuples; fastbp follows
+    them).  A hash table on the pairs' addresses, which the list keeps
+    alive; a pair listed twice takes its last place (either is the same
+    sample)."""
+    cdef size_t *keys         # a pair's address; 0 marks an empty slot
+    cdef Py_ssize_t *places
+    cdef size_t mask
+    cdef int shift            # 64 - log2(the table's size)
+    cdef readonly Py_ssize_t n
+
+    def __cinit__(self, pairs):
+        cdef list items = pairs if type(pairs) is list else list(pairs)
+        cdef Py_ssize_t i
+        cdef size_t size = 16, k
+        self.n = len(items)
+        self.shift = 64 - 4
+        while size < 2 * <size_t> self.n:
+            size *= 2
+            self.shift -= 1
+        self.keys = <size_t *> calloc(size, sizeof(size_t))
+        self.places = <Py_ssize_t *> malloc(size * sizeof(Py_ssize_t))
+        if not self.keys or not self.places:
+            raise MemoryError()
+        self.mask = size - 1
+        for i in range(self.n):
+            k = self._slot(<size_t> <void *> items[i])
+            self.keys[k] = <size_t> <void *> items[i]
+            self.places[k] = i
+
+    def __dealloc__(self):
+        free(self.keys)
+        free(self.places)
+
+    cdef inline size_t _slot(self, size_t key) noexcept nogil:
+        """The slot holding key, or the empty slot where it would go
+        (linear probing from Fibonacci hashing of the address: the top bits
+        of its product with 2^64 / golden ratio)."""
+        cdef size_t k = (<unsigned long long> key * 0x9E3779B97F4A7C15ULL) >> self.shift
+        while self.keys[k] != 0 and self.keys[k] != key:
+            k = (k + 1) & self.mask
+        return k
+
+    def order(self, pairs):
+        """The place of each pair of a list, in its order, as an index array."""
+        cdef list items = pairs if type(pairs) is list else list(pairs)
+        cdef Py_ssize_t i, n = len(items)
+        cdef size_t key, k
+        out = np.empty(n, dtype=np.intp)
+        cdef Py_ssize_t[::1] order = out
         for i in range(n):
-            order[i] = row_of[id(items[i])]
-    except (KeyError, TypeError):
-        raise ValueError("the list holds a pair that was not in it when "
-                         "training started") from None
-    return out
+            key = <size_t> <void *> items[i]
+            k = self._slot(key)
+            if self.keys[k] != key:
+                raise ValueError("the list holds a pair that was not in it when "
+                                 "training started")
+            order[i] = self.places[k]
+        return out
+
+
+def visit_order(PairRows rows not None, pairs):
+    """rows.order(pairs): where each pair of a shuffled list was when
+    training started."""
+    return rows.order(pairs)
 
 
 cdef int _real_kind(cnp.ndarray a) noexcept:
@@ -639,7 +691,6 @@ def pair_samples(object data, Py_ssize_t n_in, Py_ssize_t n_out):
     cdef object pair, x, y
     cdef int x_kind = -2, y_kind = -2
     cdef list keep = [None] * (2 * n)
-    cdef dict row_of = {}
     for i in range(n):
         pair = pairs[i]
         if type(pair) is not tuple or len(<tuple> pair) != 2:
@@ -656,10 +707,9 @@ def pair_samples(object data, Py_ssize_t n_in, Py_ssize_t n_out):
         samples.rows.y[i] = cnp.PyArray_DATA(<cnp.ndarray> y)
         keep[2 * i] = x
         keep[2 * i + 1] = y
-        row_of[id(pair)] = i
     samples.rows.x_single, samples.rows.y_single = x_kind, y_kind
     samples.keep = keep
-    samples.row_of = row_of
+    samples.row_of = PairRows(pairs)
     samples.ready = True
     if not (samples.max_abs() <= DBL_MAX and samples.max_abs_targets() <= DBL_MAX):
         return None

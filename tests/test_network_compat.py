@@ -406,6 +406,23 @@ def test_order_of_follows_a_shuffle_and_refuses_strangers(small_data):
         data.order_of(shuffled + [(np.zeros((6, 1)), np.zeros((4, 1)))])
 
 
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 5000])
+def test_pair_rows_follow_any_shuffle(n):
+    """The table of places agrees with a dict of id(pair) -> place, for
+    many pairs (a pair listed twice takes its last place), after a shuffle,
+    and refuses a pair it was not built with."""
+    pairs = [(np.zeros((2, 1)), np.zeros((1, 1))) for _ in range(n)]
+    listed = pairs + pairs[: n // 3]               # some pairs twice
+    rows = _engine.PairRows(listed)
+    expected = {id(p): i for i, p in enumerate(listed)}
+    shuffled = list(listed)
+    random.Random(n).shuffle(shuffled)
+    assert rows.order(shuffled).tolist() == [expected[id(p)] for p in shuffled]
+    assert rows.order(iter(shuffled)).tolist() == rows.order(shuffled).tolist()
+    with pytest.raises(ValueError, match="not in it when training started"):
+        rows.order(shuffled + [(np.zeros((2, 1)), np.zeros((1, 1)))])
+
+
 def test_sgd_takes_a_list_subclass_and_shuffles_it_in_place(small_data, capsys):
     class Pairs(list):
         pass
