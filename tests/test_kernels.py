@@ -279,6 +279,22 @@ def test_samples_max_abs(rows, where, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("where", ["none", "first half", "second half", "last"])
+def test_max_abs_of_a_large_array(where, dtype):
+    """4,700,001 values (over the size that splits the pass over two
+    threads, and odd): the largest and a NaN count wherever they are."""
+    x = rng_for("max_abs large", where, dtype).standard_normal(4_700_001).astype(dtype)
+    spot = {"none": None, "first half": 17, "second half": 3_000_000, "last": -1}[where]
+    if spot is None:
+        assert _engine._max_abs(x) == np.max(np.abs(x))
+        return
+    x[spot] = -1e30
+    assert _engine._max_abs(x) == np.abs(x[spot])
+    x[spot] = np.nan
+    assert np.isnan(_engine._max_abs(x))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_max_abs_inf_and_zero(dtype):
     assert _engine._max_abs(np.zeros(5, dtype=dtype)) == 0.0
     x = np.array([1.0, -np.inf, 2.0], dtype=dtype)
