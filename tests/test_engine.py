@@ -291,10 +291,12 @@ def test_feedforward_matches_reference(make_problem, sizes, acts, cost, dtype):
     assert (net.predict(X) == np.argmax(got, axis=1)).all()
 
 
-def test_feedforward_in_chunks(make_problem):
-    """More rows than the engine's chunk of 512."""
+@pytest.mark.parametrize("hidden", [8, 40])       # chunks of 64 and of 512 rows
+def test_feedforward_in_chunks(make_problem, hidden):
+    """More rows than the engine's chunk, and a last chunk cut short."""
+    assert _engine.feedforward_chunk([5, hidden, 3]) == (64 if hidden <= 32 else 512)
     X, _, _ = make_problem(1100, 5, 3, seed=2)
-    net = fastbp.Network([5, 8, 3], activations=["relu", "sigmoid"], seed=6)
+    net = fastbp.Network([5, hidden, 3], activations=["relu", "sigmoid"], seed=6)
     W, b = ref.copy_parameters(net.weights, net.biases)
     assert_allclose(net.feedforward(X), ref.feedforward(W, b, ["relu", "sigmoid"], X),
                     rtol=1e-12, atol=1e-14)
