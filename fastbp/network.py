@@ -87,15 +87,14 @@ class Network:
         weights, biases = _book.parameters(self)
         codes = self._codes()
         book = _training.book_arithmetic_fits(weights, biases, self.sizes)
-        xmax = None if book else samples.max_abs()
         with _training.exclusive(self._lock), _training.engine_threads() as n_max:
             threads = _training.ThreadPlan(n_max)
             for j in range(epochs):
                 random.shuffle(training_data)
+                # (max |x|, which the mini-batch form needs, is kept by samples)
                 _training.train_epoch(weights, biases, self.sizes, codes, _QUADRATIC,
                                       samples, None, samples.order_of(training_data),
-                                      mini_batch_size, eta, xmax=xmax,
-                                      threads=threads, book=book)
+                                      mini_batch_size, eta, threads=threads, book=book)
                 if test_data:
                     correct = int(np.sum(_argmax_rows(self._outputs(X_test)) == labels_test))
                     print("Epoch {0}: {1} / {2}".format(j, correct, len(test_data)))
