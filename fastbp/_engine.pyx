@@ -1007,9 +1007,8 @@ def feedforward(list weights, list biases, object sizes, object acts,
     X is fed forward in chunks of `chunk` rows (0: feedforward_chunk(sizes)),
     shared out over `threads` threads (at most MAX_BLOCKS; BLAS must then be
     single-threaded) as each becomes free, each thread with buffers of its
-    own.  A chunk is the same
-    computation on any thread, so the result does not depend on their
-    number."""
+    own.  A chunk is the same computation on any thread, so the result does
+    not depend on their number."""
     cdef Py_ssize_t n = X.shape[0], n_chunks, c
     cdef Py_ssize_t L = len(sizes)
     cdef Py_ssize_t n_out = sizes[L - 1]
