@@ -266,10 +266,12 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
         if len(plan.timings) == 2 and plan.choose(plan.timings) != most and plan.settle > 0:
             # The split timed slow.  Idle BLAS threads left spinning by NumPy
             # work just before (OpenBLAS spins ~0.1 s before sleeping) slow it
-            # down, so train a little on one thread, then probe again.
-            plan.timings.clear()
-            done = _settle(plan, order, n, batch_size, probe, done, run)
-            done = _probe(plan, order, batch_size, probe, most, done, run)
+            # down, so train a little on one thread, then probe again -- where
+            # the epoch has room for both; else the first timings decide.
+            settled = _settle(plan, order, n, batch_size, probe, done, run)
+            if settled > done:
+                plan.timings.clear()
+                done = _probe(plan, order, batch_size, probe, most, settled, run)
         if len(plan.timings) == 2:
             plan.chosen = plan.choose(plan.timings)
     rest = order[done * batch_size:]

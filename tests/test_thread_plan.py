@@ -113,6 +113,27 @@ def test_thread_plan_settles_only_when_the_split_times_slow(monkeypatch, slowdow
     assert counts[-1] == chosen                         # the rest of the epoch
 
 
+def test_a_short_epoch_decides_on_its_first_probe(monkeypatch):
+    """An epoch with no room to settle and probe again keeps the first
+    probe's verdict (the split slow: one thread), and later epochs do not
+    probe again."""
+    fake = _FakeEngine(2.0, 1e9)
+    monkeypatch.setattr(_training, "_run", fake.run)
+    monkeypatch.setattr(_training, "time", fake)
+    monkeypatch.setattr(_training, "_MIN_FLOPS_PER_THREAD", 1.0)
+    monkeypatch.setattr(_training.ThreadPlan, "PROBE_FLOPS", 1.0)   # 2 batches per probe
+    sizes, X, Y, _ = _problem(np.float64, n=100)
+    net = fastbp.Network(sizes, seed=0)
+    plan = _training.ThreadPlan(2)
+    for epoch in range(3):
+        fake.calls.clear()
+        done = _training.train_epoch(net.weights, net.biases, sizes, [0, 0, 0, 0], 0, X, Y,
+                                     np.arange(100), 10, 0.1, threads=plan)
+        assert done == 10 and plan.chosen == 1
+        counts = [t for _, t in fake.calls]
+        assert counts == ([1, 2, 1, 2, 1] if epoch == 0 else [1])
+
+
 def test_small_networks_train_on_one_thread():
     plan = _training.ThreadPlan(2)
     sizes, X, Y, order = _problem(np.float64, sizes=(3, 4, 2))
