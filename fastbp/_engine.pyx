@@ -565,9 +565,10 @@ cdef class PairRows:
     """Each pair's place in a list, looked up by the pair's identity: where
     the pairs of a shuffled list were when training started (the book's
     random.shuffle(training_data) moves the caller's tuples; fastbp follows
-    them).  A hash table on the pairs' addresses, which the list keeps
-    alive; a pair listed twice takes its last place (either is the same
-    sample)."""
+    them).  A hash table on the pairs' addresses; it holds the pairs, so
+    that no address is reused while it lives.  A pair listed twice takes
+    its last place (either is the same sample)."""
+    cdef list pairs           # the pairs, kept alive
     cdef size_t *keys         # a pair's address; 0 marks an empty slot
     cdef Py_ssize_t *places
     cdef size_t mask
@@ -578,6 +579,7 @@ cdef class PairRows:
         cdef list items = pairs if type(pairs) is list else list(pairs)
         cdef Py_ssize_t i
         cdef size_t size = 16, k
+        self.pairs = list(items)    # a copy: the caller may change their list
         self.n = len(items)
         self.shift = 64 - 4
         while size < 2 * <size_t> self.n:

@@ -423,6 +423,22 @@ def test_pair_rows_follow_any_shuffle(n):
         rows.order(shuffled + [(np.zeros((2, 1)), np.zeros((1, 1)))])
 
 
+def test_pair_rows_keep_their_pairs_alive():
+    """A pair dropped from the caller's list stays alive in the table, so a
+    new pair cannot take its address and pass for it."""
+    import gc
+    pairs = [(np.zeros((2, 1)), np.zeros((1, 1))) for _ in range(50)]
+    rows = _engine.PairRows(pairs)
+    dropped = pairs.pop(7)
+    address = id(dropped)
+    del dropped
+    gc.collect()
+    fresh = [(np.zeros((2, 1)), np.zeros((1, 1))) for _ in range(500)]
+    assert address not in {id(p) for p in fresh}
+    with pytest.raises(ValueError, match="not in it when training started"):
+        rows.order(pairs + fresh)
+
+
 def test_sgd_takes_a_list_subclass_and_shuffles_it_in_place(small_data, capsys):
     class Pairs(list):
         pass
