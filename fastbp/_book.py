@@ -25,13 +25,12 @@ def _unzip(name, data, second):
 
 
 def stack_pairs(name, data, sizes):
-    """The (x, y) pairs of ``data`` as row matrices X (n, n_0) and Y (n, n_L),
-    and each pair's row (an _engine.PairRows), to follow the pairs through
-    a shuffle."""
+    """The (x, y) pairs of ``data`` as row matrices X (n, n_0) and Y (n, n_L).
+    (_engine.PairRows(data) follows the pairs through a shuffle.)"""
     xs, ys = _unzip(name, data, "y")
     X = stack_columns(f"{name} x", xs, sizes[0])
     Y = stack_columns(f"{name} y", ys, sizes[-1])
-    return X, Y, _engine.PairRows(data)
+    return X, Y
 
 
 def training_samples(name, data, sizes):
@@ -43,9 +42,9 @@ def training_samples(name, data, sizes):
     anything else is stacked (and checked) by stack_pairs."""
     samples = _engine.pair_samples(data, sizes[0], sizes[-1])
     if samples is None:
-        X, Y, row_of = stack_pairs(name, data, sizes)
+        X, Y = stack_pairs(name, data, sizes)
         samples = _engine.matrix_samples(X, Y)
-        samples.row_of = row_of
+        samples.row_of = _engine.PairRows(data)
     return samples
 
 

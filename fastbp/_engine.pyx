@@ -558,7 +558,9 @@ cdef class Samples:
     def order_of(self, pairs):
         """The sample numbers of the pairs of a list, in its order: the order
         in which to visit the samples after the list was shuffled."""
-        return visit_order(self.row_of, pairs)
+        if self.row_of is None:
+            raise ValueError("these samples were not made from a list of pairs")
+        return self.row_of.order(pairs)
 
 
 cdef class PairRows:
@@ -623,12 +625,6 @@ cdef class PairRows:
                                  "training started")
             order[i] = self.places[k]
         return out
-
-
-def visit_order(PairRows rows not None, pairs):
-    """rows.order(pairs): where each pair of a shuffled list was when
-    training started."""
-    return rows.order(pairs)
 
 
 cdef int _real_kind(cnp.ndarray a) noexcept:

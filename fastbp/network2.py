@@ -23,7 +23,6 @@ slower NumPy path (fastbp._numpy_path).
 Files written by ``save`` are network2.py's JSON, and ``load`` reads the
 book's files (see fastbp.io).
 """
-import functools
 import random
 
 import numpy as np
@@ -194,8 +193,8 @@ class Network:
             X, Y = _book.training_samples("training_data", training_data, self.sizes), None
             order_of, xmax = X.order_of, X.max_abs()
         else:
-            X, Y, row_of = _book.stack_pairs("training_data", training_data, self.sizes)
-            order_of = functools.partial(_engine.visit_order, row_of)
+            X, Y = _book.stack_pairs("training_data", training_data, self.sizes)
+            order_of = _engine.PairRows(training_data).order
             xmax = None                 # max |x|, for the mini-batch engine only (below)
         n = len(training_data)
         if monitor_evaluation_cost or monitor_evaluation_accuracy:
@@ -258,7 +257,7 @@ class Network:
         if path is _training:
             X, Y = _book.training_samples("mini_batch", mini_batch, self.sizes), None
         else:
-            X, Y, _ = _book.stack_pairs("mini_batch", mini_batch, self.sizes)
+            X, Y = _book.stack_pairs("mini_batch", mini_batch, self.sizes)
         weights, biases = _book.parameters(self)
         book = path is _training and _training.book_arithmetic_fits(weights, biases,
                                                                     self.sizes)
@@ -283,7 +282,7 @@ class Network:
         training data does."""
         data = list(data)
         if convert:
-            X, Y, _ = _book.stack_pairs("data", data, self.sizes)
+            X, Y = _book.stack_pairs("data", data, self.sizes)
             labels = _argmax_rows(Y)
         else:
             X, labels = _book.stack_labelled("data", data, self.sizes)
@@ -299,7 +298,7 @@ class Network:
             X, labels = _book.stack_labelled("data", data, self.sizes)
             Y = _checks.one_hot("data", labels, self.sizes[-1], _DTYPE)
         else:
-            X, Y, _ = _book.stack_pairs("data", data, self.sizes)
+            X, Y = _book.stack_pairs("data", data, self.sizes)
         return self._cost_of_rows(X, Y, lmbda)
 
     def save(self, filename):
