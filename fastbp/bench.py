@@ -547,10 +547,13 @@ def time_epoch(contender, scale_to=None, pause=SETTLE_PAUSE):
     return seconds
 
 
-def warm_up(contender):
-    """A few untimed mini-batches, so that first-call costs are not timed."""
+def warm_up(contender, pause=SETTLE_PAUSE):
+    """A few untimed mini-batches, so that first-call costs are not timed,
+    after the same pause as a timed run (fastbp's warm-up decides its
+    thread count, which another contender's spinning threads would sway)."""
     if contender.warm is not None:
         contender.reset()
+        time.sleep(pause)
         contender.warm()
 
 
