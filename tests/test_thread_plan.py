@@ -82,6 +82,14 @@ class _FakeEngine:
         self.calls.append((len(order), threads))
         return len(order) // batch_size
 
+    def install(self, monkeypatch):
+        """Train through this fake, with probes of 2 mini-batches."""
+        monkeypatch.setattr(_training, "_run", self.run)
+        monkeypatch.setattr(_training, "time", self)
+        monkeypatch.setattr(_training, "_MIN_FLOPS_PER_THREAD", 1.0)
+        monkeypatch.setattr(_training.ThreadPlan, "PROBE_FLOPS", 1.0)
+        return self
+
 
 @pytest.mark.parametrize("slowdown, settle, chosen, settled", [
     (2.0, 0.0, 2, False),       # an idle machine: the first probe keeps the split
@@ -90,11 +98,7 @@ class _FakeEngine:
 ])
 def test_thread_plan_settles_only_when_the_split_times_slow(monkeypatch, slowdown, settle,
                                                            chosen, settled):
-    fake = _FakeEngine(slowdown if settle else 0.6, settle)
-    monkeypatch.setattr(_training, "_run", fake.run)
-    monkeypatch.setattr(_training, "time", fake)
-    monkeypatch.setattr(_training, "_MIN_FLOPS_PER_THREAD", 1.0)
-    monkeypatch.setattr(_training.ThreadPlan, "PROBE_FLOPS", 1.0)   # 2 batches per probe
+    fake = _FakeEngine(slowdown if settle else 0.6, settle).install(monkeypatch)
     sizes, X, Y, _ = _problem(np.float64, n=20_000)
     net = fastbp.Network(sizes, seed=0)
     plan = _training.ThreadPlan(2)
@@ -117,11 +121,7 @@ def test_a_short_epoch_decides_on_its_first_probe(monkeypatch):
     """An epoch with no room to settle and probe again keeps the first
     probe's verdict (the split slow: one thread), and later epochs do not
     probe again."""
-    fake = _FakeEngine(2.0, 1e9)
-    monkeypatch.setattr(_training, "_run", fake.run)
-    monkeypatch.setattr(_training, "time", fake)
-    monkeypatch.setattr(_training, "_MIN_FLOPS_PER_THREAD", 1.0)
-    monkeypatch.setattr(_training.ThreadPlan, "PROBE_FLOPS", 1.0)   # 2 batches per probe
+    fake = _FakeEngine(2.0, 1e9).install(monkeypatch)
     sizes, X, Y, _ = _problem(np.float64, n=100)
     net = fastbp.Network(sizes, seed=0)
     plan = _training.ThreadPlan(2)
