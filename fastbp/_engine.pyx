@@ -237,12 +237,12 @@ cdef void _make_blocks(Layers *net, Py_ssize_t align) noexcept nogil:
             previous = lo
 
 
-cdef Py_ssize_t _row_stride(Py_ssize_t n, Py_ssize_t nblocks, Py_ssize_t align) noexcept nogil:
+cdef Py_ssize_t _row_stride(Py_ssize_t n, bint split, Py_ssize_t align) noexcept nogil:
     """The row stride of a layer's A^l and D^l: a split layer's rows are
-    padded to whole cache lines, so that with aligned block bounds no two
-    threads write into one cache line (false sharing would make them
-    exchange it at every row)."""
-    if nblocks == 1:
+    padded to whole cache lines (`align` values), so that with aligned block
+    bounds no two threads write into one cache line (false sharing would
+    make them exchange it at every row)."""
+    if not split:
         return n
     return ((n + align - 1) // align) * align
 
@@ -451,11 +451,7 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
         r1 = (m * (t + 1)) // T
         gather_rows(y + r0 * n_out, rows.y, order + start + r0, rows.y_single,
                     r1 - r0, n_out)
-        # At its barriers in this mini-batch, the thread fetches the next
-        # one's inputs into its L2 cache instead of idling.
-        fbp_prefetch_start(&net.ahead[t], rows.x, order + start + m,
-                           min(batch_size, n - start - m),
-                           n_in * (sizeof(float) if rows.x_single else sizeof(double)))
+        _fetch_next(&net.ahead[t], rows, order, start, m, n, batch_size, n_in)
         _wait(net, t)
         _forward(net, a0, m, t)
         _backward(net, cost, y, m, t)
@@ -469,6 +465,17 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
         if _interrupted(net.barrier, net.sense, t, stop, &since_look, check_every):
             return STATUS_INTERRUPTED
     return STATUS_OK
+
+
+cdef inline void _fetch_next(fbp_prefetch *ahead, const RowTables *rows,
+                             const Py_ssize_t *order, Py_ssize_t start, Py_ssize_t m,
+                             Py_ssize_t n, Py_ssize_t batch_size,
+                             Py_ssize_t n_in) noexcept nogil:
+    """Point a thread's cursor at the inputs of the mini-batch after
+    order[start : start + m], which the thread then fetches into its L2
+    cache at this mini-batch's barriers instead of idling."""
+    fbp_prefetch_start(ahead, rows.x, order + start + m, min(batch_size, n - start - m),
+                       n_in * (sizeof(float) if rows.x_single else sizeof(double)))
 
 
 cdef struct RowTables:
@@ -578,10 +585,10 @@ cdef class PairRows:
     cdef readonly Py_ssize_t n
 
     def __cinit__(self, pairs):
-        cdef list items = pairs if type(pairs) is list else list(pairs)
+        cdef list items = list(pairs)   # a copy: the caller may change their list
         cdef Py_ssize_t i
         cdef size_t size = 16, k
-        self.pairs = list(items)    # a copy: the caller may change their list
+        self.pairs = items
         self.n = len(items)
         self.shift = 64 - 4
         while size < 2 * <size_t> self.n:
@@ -807,7 +814,7 @@ cdef class _Buffers:
         self.net.ld[0] = sizes[0]
         self.layers = []
         for l in range(1, L):
-            self.net.ld[l] = _row_stride(sizes[l], self.net.nblocks[l], align)
+            self.net.ld[l] = _row_stride(sizes[l], self.net.nblocks[l] > 1, align)
             self.net.W[l] = self._param(weights[l - 1], aligned_params)
             self.net.b[l] = self._param(biases[l - 1], aligned_params)
             self.net.A[l] = self._array((rows, self.net.ld[l]), dtype)
@@ -1334,9 +1341,8 @@ cdef class _BookBuffers:
             self.net.sizes[l] = sizes[l]
         _book_partition(&self.net, T)
         for l in range(L):
-            self.net.ld[l] = sizes[l]
-            if self.net.split[l]:       # each thread's block of a row on its own lines
-                self.net.ld[l] = -(-sizes[l] // BOOK_ROW_ALIGN) * BOOK_ROW_ALIGN
+            # each thread's block of a split layer's row on its own lines
+            self.net.ld[l] = _row_stride(sizes[l], self.net.split[l], BOOK_ROW_ALIGN)
             if l > 0:
                 self.net.W[0][l] = <double *> <size_t> weights[l - 1].ctypes.data
                 self.net.b[0][l] = <double *> <size_t> biases[l - 1].ctypes.data
@@ -1493,10 +1499,7 @@ cdef int _book_train(BookLayers *net, int t, const RowTables *rows, const Py_ssi
         m = batch_size if start + batch_size <= n else n - start
         gather_rows(net.A[t * L], rows.x, order + start, rows.x_single, m, n_in)
         gather_rows(net.Y[t], rows.y, order + start, rows.y_single, m, n_out)
-        # At its barriers the thread fetches the next mini-batch's inputs.
-        fbp_prefetch_start(&net.ahead[t], rows.x, order + start + m,
-                           min(batch_size, n - start - m),
-                           n_in * (sizeof(float) if rows.x_single else sizeof(double)))
+        _fetch_next(&net.ahead[t], rows, order, start, m, n, batch_size, n_in)
         _book_forward(net, cur, t, m, scratch)
         _book_backward(net, cur, t, m)
         net.ok[t] = _book_step(net, cur, eta, m, t)
