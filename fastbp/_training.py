@@ -166,10 +166,15 @@ def engine_threads(n_threads=None, training=True):
                 _blas_limit = None
 
 
+def _layer_weights(sizes):
+    """The number of weights of each layer, W^1 first."""
+    return [a * b for a, b in zip(sizes[1:], sizes[:-1])]
+
+
 def flops_per_sample(sizes):
     """Floating-point operations to train on one sample: 2 per weight for the
     feedforward and for BP4, and 2 per weight for BP2 above the first layer."""
-    w = [a * b for a, b in zip(sizes[1:], sizes[:-1])]
+    w = _layer_weights(sizes)
     return 6 * sum(w) - 2 * w[0]
 
 
@@ -372,7 +377,7 @@ def feedforward(weights, biases, sizes, act_codes, X):
 
     Large inputs are fed forward on the engine's threads (see
     engine_threads); the result does not depend on their number."""
-    flops = 2 * X.shape[0] * sum(a * b for a, b in zip(sizes[1:], sizes[:-1]))
+    flops = 2 * X.shape[0] * sum(_layer_weights(sizes))
     if flops < _MIN_FLOPS_FEEDFORWARD_THREADS:
         return _engine.feedforward(weights, biases, sizes, act_codes, X)
     with engine_threads(training=False) as n_threads:

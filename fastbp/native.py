@@ -177,7 +177,8 @@ class Network:
             recorded whenever validation_data is given.
         n_threads : int or None, the threads each mini-batch is split over
             (None: every usable core, or one while another fastbp training
-            runs in this process), also used by the monitoring feedforward.  BLAS runs single-threaded meanwhile.
+            runs in this process), also used by the monitoring feedforward.
+            BLAS runs single-threaded meanwhile.
         diagnostics : bool, record after each epoch how fast each layer
             learns, measured on the first (up to) 1,000 training samples:
             "grad_norm_b" and "grad_norm_w", per layer the norms ||dC/db^l||
