@@ -27,7 +27,8 @@ macros = [("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")]
 extensions = [
     Extension(
         "fastbp._engine",
-        sources=["fastbp/_engine.pyx", "csrc/fastbp_kernels.c", "csrc/fastbp_book.c"],
+        sources=["fastbp/_engine.pyx", "csrc/fastbp_kernels.c", "csrc/fastbp_book.c",
+                 "csrc/fastbp_book_gemv.c"],
         include_dirs=["csrc", np.get_include()],
         define_macros=macros,
         extra_compile_args=compile_args,

@@ -61,7 +61,7 @@ from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         FBP_SIGMOID, FBP_TANH, FBP_QUADRATIC, FBP_CROSS_ENTROPY,
                         fbp_unary_loop, fbp_book_sigmoid, fbp_book_output_error,
                         fbp_book_times_derivative, fbp_book_weight_step,
-                        fbp_book_bias_step)
+                        fbp_book_bias_step, fbp_book_gemv_usable, fbp_book_gemv)
 
 import os
 import numpy as np
@@ -1229,12 +1229,58 @@ def _dgemv_blocks_match_numpy():
     return True
 
 
+def _book_gemv(const double[:, ::1] W, const double[:, :] A):
+    """fbp_book_gemv for NumPy arrays: Z with Z[s] = np.dot(W, A[s]) for
+    each row of A (W C-contiguous, its columns a multiple of 4 below 2048;
+    each row of A contiguous, the rows any whole number of values apart)."""
+    if (not fbp_book_gemv_usable(W.shape[1]) or A.shape[1] != W.shape[1]
+            or A.strides[1] != sizeof(double) or A.strides[0] % sizeof(double)):
+        raise ValueError("fbp_book_gemv does not take these arrays on this machine")
+    Z = np.zeros((A.shape[0], W.shape[0]))
+    cdef double[:, ::1] out = Z
+    if A.shape[0] and W.shape[0]:
+        fbp_book_gemv(&out[0, 0], out.shape[1], &W[0, 0], W.shape[0], W.shape[1],
+                      &A[0, 0], A.strides[0] // sizeof(double), A.shape[0])
+    return Z
+
+
+def _book_gemv_usable(Py_ssize_t n_in):
+    """Whether fbp_book_gemv takes rows of n_in values on this processor."""
+    return bool(fbp_book_gemv_usable(n_in))
+
+
+def _book_gemv_matches_dgemv():
+    """Whether fbp_book_gemv gives the bits of one dgemv call per sample
+    (_np_dot, the call np.dot makes): it reproduces the summation order of
+    OpenBLAS's x86-64 kernels, so this says whether those are the kernels in
+    use.  Every remainder of 4 rows, short and long rows, 1 to 11 samples,
+    values spread over six orders of magnitude."""
+    if not _book_gemv_usable(4):
+        return False
+    rng = np.random.default_rng(3)
+    W_all = rng.standard_normal((30, 2044)) * 10.0 ** rng.uniform(-3, 3, (30, 2044))
+    A_all = rng.random((11, 2044))
+    for n_rows in (1, 2, 3, 4, 5, 6, 7, 9, 14, 16, 30):
+        for n_in in (4, 12, 784, 2044):
+            W = np.ascontiguousarray(W_all[:n_rows, :n_in])
+            A = np.ascontiguousarray(A_all[:, :n_in])
+            for m in (1, 7, 11):
+                Z = _book_gemv(W, A[:m])
+                for s in range(m):
+                    if not np.array_equal(Z[s], _book_dgemv(b'T', W, A[s])):
+                        return False
+    return True
+
+
 # Whether train_epoch_book can run and give network.py's bits: NumPy's exp
 # loop was found and SciPy's dgemv computes as np.dot does (else the book's
-# layers train in the mini-batch form); and whether it may share a layer's
-# feedforward out among threads by blocks of rows (else it runs on one).
+# layers train in the mini-batch form); whether it may share a layer's
+# feedforward out among threads by blocks of rows (else it runs on one); and
+# whether its feedforward may compute a mini-batch's products in one pass
+# over W (fbp_book_gemv; else one dgemv call per sample).
 BOOK_ARITHMETIC = _find_numpy_exp() and _dgemv_matches_numpy()
 BOOK_BLOCKS = BOOK_ARITHMETIC and _dgemv_blocks_match_numpy()
+BOOK_GEMV = BOOK_ARITHMETIC and _book_gemv_matches_dgemv()
 
 
 cdef struct BookLayers:
@@ -1256,6 +1302,7 @@ cdef struct BookLayers:
     double **Y
     Py_ssize_t *ld
     bint *split           # split[l]: the threads share out layer l's feedforward
+    bint *gemv            # gemv[l]: layer l's products by fbp_book_gemv (see BOOK_GEMV)
     Py_ssize_t *rows      # rows[l*(MAX_BLOCKS+1) + t]: thread t's first neuron of layer l
     double *scratch       # thread t's scratch for -z and e^{-z}: 2 * widest values
     Py_ssize_t widest
@@ -1326,6 +1373,7 @@ cdef class _BookBuffers:
         self.net.Y = <double **> calloc(T, sizeof(double *))
         self.net.ld = <Py_ssize_t *> calloc(L, sizeof(Py_ssize_t))
         self.net.split = <bint *> calloc(L, sizeof(bint))
+        self.net.gemv = <bint *> calloc(L, sizeof(bint))
         self.net.rows = <Py_ssize_t *> calloc(L * (MAX_BLOCKS + 1), sizeof(Py_ssize_t))
         self.net.ok = <int *> calloc(T, sizeof(int))
         self.net.barrier = <fbp_barrier *> calloc(1, sizeof(fbp_barrier))
@@ -1334,11 +1382,13 @@ cdef class _BookBuffers:
         if (not self.net.sizes or not self.net.W[0] or not self.net.W[1]
                 or not self.net.b[0] or not self.net.b[1] or not self.net.A
                 or not self.net.D or not self.net.Y or not self.net.ld
-                or not self.net.split or not self.net.rows or not self.net.ok
+                or not self.net.split or not self.net.gemv or not self.net.rows
+                or not self.net.ok
                 or not self.net.barrier or not self.net.sense or not self.net.ahead):
             raise MemoryError()
         for l in range(L):
             self.net.sizes[l] = sizes[l]
+            self.net.gemv[l] = l > 0 and BOOK_GEMV and fbp_book_gemv_usable(sizes[l - 1])
         _book_partition(&self.net, T)
         for l in range(L):
             # each thread's block of a split layer's row on its own lines
@@ -1393,6 +1443,7 @@ cdef class _BookBuffers:
         free(self.net.Y)
         free(self.net.ld)
         free(self.net.split)
+        free(self.net.gemv)
         free(self.net.rows)
         free(self.net.ok)
         free(self.net.barrier)
@@ -1422,10 +1473,15 @@ cdef void _book_forward(BookLayers *net, int cur, int t, Py_ssize_t m,
         ld_in = net.ld[l - 1]
         ld_out = net.ld[l]
         if r1 > r0:
+            if net.gemv[l]:
+                # z = np.dot(w, a), rows r0 .. r1-1, for every sample at once
+                fbp_book_gemv(a_out, ld_out, net.W[cur][l] + r0 * n_in, r1 - r0, n_in,
+                              a_in, ld_in, m)
             for s in range(m):
-                # z = np.dot(w, a): rows r0 .. r1-1 of it
-                _np_dot(b'T', <int> (r1 - r0), n_in, net.W[cur][l] + r0 * n_in,
-                        a_in + s * ld_in, a_out + s * ld_out)
+                if not net.gemv[l]:
+                    # z = np.dot(w, a): rows r0 .. r1-1 of it
+                    _np_dot(b'T', <int> (r1 - r0), n_in, net.W[cur][l] + r0 * n_in,
+                            a_in + s * ld_in, a_out + s * ld_out)
                 # a = sigmoid(z + b)
                 fbp_book_sigmoid(a_out + s * ld_out, net.b[cur][l] + r0, r1 - r0, scratch,
                                  scratch + net.widest, _numpy_exp, _numpy_exp_data)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 from scipy.linalg import blas
+import threadpoolctl
 from threadpoolctl import threadpool_limits
 
 import fastbp.network as network
@@ -120,6 +121,71 @@ def test_a_block_of_rows_gives_those_rows_of_numpys_dot(n_out, n_in):
 def test_the_engine_checked_the_block_premise_when_it_loaded():
     assert _engine.BOOK_BLOCKS == (_engine.BOOK_ARITHMETIC
                                    and _engine._dgemv_blocks_match_numpy())
+
+
+# The x86-64 cores whose OpenBLAS dgemv kernels fbp_book_gemv repeats
+# (dgemv_t_4.c with the Haswell micro-kernel).
+HASWELL_DGEMV = {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"}
+
+
+def scipy_openblas_architecture():
+    """The core type of the OpenBLAS SciPy calls (lower case), or None."""
+    for info in threadpoolctl.threadpool_info():
+        path = info.get("filepath", "")
+        if info.get("internal_api") == "openblas" and ("scipy.libs" in path
+                                                       or "/scipy/" in path):
+            return (info.get("architecture") or "").lower()
+    return None
+
+
+@pytest.mark.parametrize("n_in", [4, 12, 784, 1000, 2044])
+@pytest.mark.parametrize("n_rows", [1, 2, 3, 4, 5, 6, 7, 8, 9, 14, 16, 30])
+def test_the_batched_products_are_one_dgemv_per_sample(n_rows, n_in):
+    """fbp_book_gemv, the feedforward's products of a whole mini-batch in one
+    pass over W, gives the bits of the dgemv call made per sample before it
+    (which test_scipy_dgemv_gives_numpys_dot ties to np.dot): every
+    remainder of 4 rows, 1 to 11, 17 and 23 samples, rows of A apart by more than
+    their length, values over six orders of magnitude."""
+    if not _engine.BOOK_GEMV:
+        pytest.skip("this BLAS sums in another order: the book path calls dgemv per sample")
+    rng = np.random.default_rng(n_rows * 10007 + n_in)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(3):
+            w = rng.standard_normal((n_rows, n_in)) * 10.0 ** rng.uniform(-3, 3, (n_rows, n_in))
+            wide = rng.random((23, n_in + 8))
+            A = wide[:, 3:3 + n_in]
+            for m in list(range(1, 12)) + [17, 23]:
+                Z = _engine._book_gemv(w, A[:m])
+                for s in range(m):
+                    assert_array_equal(Z[s], blas.dgemv(1.0, w.T, A[s], trans=1))
+
+
+def test_the_batched_products_are_used_where_openblas_has_those_kernels():
+    """Where SciPy's OpenBLAS runs the kernels whose order fbp_book_gemv
+    repeats, the load-time check found them (a change on either side shows
+    here, not as a silent fallback to one dgemv call per sample)."""
+    arch = scipy_openblas_architecture()
+    if arch not in HASWELL_DGEMV or not _engine._book_gemv_usable(4):
+        pytest.skip(f"SciPy's BLAS here ({arch}) is not OpenBLAS on one of "
+                    f"{sorted(HASWELL_DGEMV)} with AVX2 and FMA")
+    assert _engine.BOOK_GEMV
+
+
+def test_the_engine_checked_the_batched_products_when_it_loaded():
+    assert _engine.BOOK_GEMV == (_engine.BOOK_ARITHMETIC
+                                 and _engine._book_gemv_matches_dgemv())
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_without_the_batched_products_the_epochs_are_the_same(four_blocks, threads,
+                                                              monkeypatch):
+    """With one dgemv call per sample instead (where the check fails), the
+    epochs still equal the reference bit for bit."""
+    monkeypatch.setattr(_engine, "BOOK_GEMV", False)
+    sizes = [20, 64, 33, 10]
+    data = book_problem(sizes, 90, seed=21)
+    ours, reference = book_epochs(sizes, data, 2, 8, 3.0, threads)
+    assert_identical(ours, reference)
 
 
 @pytest.mark.parametrize("sizes, threads, expected", [([784, 30, 10], 2, 2),

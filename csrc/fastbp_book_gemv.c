@@ -1,0 +1,176 @@
+/*
+ * fastbp_book_gemv.c -- the feedforward products z = np.dot(w, a) of a
+ * whole mini-batch at once, with the bits of the dgemv call NumPy makes for
+ * each sample.
+ *
+ * np.dot(w, a) for a row-major n_out x n_in w and a column a is OpenBLAS's
+ * dgemv with w read as the column-major w^T ("T"): n_out dot products of
+ * length n_in.  With n_in a multiple of 4 and below 2048 (one block of
+ * OpenBLAS's NBMAX), its x86-64 kernels compute them so (OpenBLAS's
+ * dgemv_t_4.c with the Haswell micro-kernel, used up to AVX-512 machines):
+ *
+ *   - rows in groups of 4 from the first: each row's dot product kept in 4
+ *     lanes, lane k summing w[j] x[j] for j = k, k+4, k+8, ... in order with
+ *     fused multiply-adds, then (lane0 + lane2) + (lane1 + lane3);
+ *   - 2 rows left over: 2 lanes, lane k summing the rounded products for
+ *     j = k, k+2, ... in order, then lane0 + lane1;
+ *   - 1 row left over: 2 pairs of lanes, u for j = 0, 1 (mod 4) and v for
+ *     j = 2, 3 (mod 4), rounded products summed in order, then
+ *     (u0 + v0) + (u1 + v1);
+ *   - y = 0 + t * 1 (the zeroed y plus alpha times the sum).
+ *
+ * Calling dgemv once per sample reads w once per sample (for W^1 of the
+ * book's network, 188 KB ten times a mini-batch); doing the same sums for
+ * all the samples in one pass over w reads it once.  The engine uses this
+ * only where the installed OpenBLAS sums in the order above: when fastbp
+ * loads, _book_gemv_matches_dgemv() (fastbp/_engine.pyx) compares the two
+ * with SciPy's dgemv, bit for bit; elsewhere the engine calls dgemv.
+ */
+#include <stddef.h>
+
+#include "fastbp_book.h"
+
+/* The rounded products of the leftover rows: never a fused multiply-add. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+
+#define GEMV_TARGET __attribute__((target("avx2,fma")))
+#define GEMV_INLINE static inline __attribute__((always_inline))
+
+/* Samples whose sums are carried at once, 4 rows each: with AVX-512's 32
+ * vector registers 5 (20 sums, 9 loads for 20 multiply-adds), with AVX2's
+ * 16 registers 3 (12 sums and the 4 rows of W). */
+#define GEMV_SAMPLES_MAX 5
+
+/* The 4 rows of W (rows n_in apart) times `ns` samples (A's rows lda apart)
+ * into Z[s * ldz + 0..3].  ns is a constant where this is inlined. */
+GEMV_INLINE GEMV_TARGET void rows4(double *Z, ptrdiff_t ldz, const double *W,
+                                   ptrdiff_t n_in, const double *A, ptrdiff_t lda,
+                                   const int ns)
+{
+    __m256d acc[4][GEMV_SAMPLES_MAX];
+    ptrdiff_t j;
+    int r, s;
+    for (r = 0; r < 4; r++)
+        for (s = 0; s < ns; s++)
+            acc[r][s] = _mm256_setzero_pd();
+    for (j = 0; j < n_in; j += 4) {
+        const __m256d w0 = _mm256_loadu_pd(W + j);
+        const __m256d w1 = _mm256_loadu_pd(W + n_in + j);
+        const __m256d w2 = _mm256_loadu_pd(W + 2 * n_in + j);
+        const __m256d w3 = _mm256_loadu_pd(W + 3 * n_in + j);
+        for (s = 0; s < ns; s++) {
+            const __m256d x = _mm256_loadu_pd(A + s * lda + j);
+            acc[0][s] = _mm256_fmadd_pd(w0, x, acc[0][s]);
+            acc[1][s] = _mm256_fmadd_pd(w1, x, acc[1][s]);
+            acc[2][s] = _mm256_fmadd_pd(w2, x, acc[2][s]);
+            acc[3][s] = _mm256_fmadd_pd(w3, x, acc[3][s]);
+        }
+    }
+    for (s = 0; s < ns; s++)
+        for (r = 0; r < 4; r++) {
+            /* (lane0 + lane2, lane1 + lane3), then their sum */
+            __m128d p = _mm_add_pd(_mm256_castpd256_pd128(acc[r][s]),
+                                   _mm256_extractf128_pd(acc[r][s], 1));
+            Z[s * ldz + r] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(p, p));
+        }
+}
+
+/* 2 leftover rows, one sample. */
+GEMV_INLINE GEMV_TARGET void rows2(double *z, const double *W, ptrdiff_t n_in,
+                                   const double *x)
+{
+    __m128d a0 = _mm_setzero_pd(), a1 = _mm_setzero_pd();
+    ptrdiff_t j;
+    for (j = 0; j < n_in; j += 2) {
+        const __m128d xv = _mm_loadu_pd(x + j);
+        a0 = _mm_add_pd(a0, _mm_mul_pd(_mm_loadu_pd(W + j), xv));
+        a1 = _mm_add_pd(a1, _mm_mul_pd(_mm_loadu_pd(W + n_in + j), xv));
+    }
+    z[0] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(a0, a0));
+    z[1] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(a1, a1));
+}
+
+/* 1 leftover row, one sample. */
+GEMV_INLINE GEMV_TARGET void rows1(double *z, const double *W, ptrdiff_t n_in,
+                                   const double *x)
+{
+    __m128d u = _mm_setzero_pd(), v = _mm_setzero_pd();
+    ptrdiff_t j;
+    for (j = 0; j < n_in; j += 4) {
+        u = _mm_add_pd(u, _mm_mul_pd(_mm_loadu_pd(W + j), _mm_loadu_pd(x + j)));
+        v = _mm_add_pd(v, _mm_mul_pd(_mm_loadu_pd(W + j + 2), _mm_loadu_pd(x + j + 2)));
+    }
+    u = _mm_add_pd(u, v);
+    z[0] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(u, u));
+}
+
+/* gemv_rows_S: the whole product, S samples at a time (S a constant). */
+#define DEFINE_GEMV_ROWS(NAME, TARGET, S)                                          \
+TARGET static void NAME(double *Z, ptrdiff_t ldz, const double *W,               \
+                        ptrdiff_t n_rows, ptrdiff_t n_in, const double *A,       \
+                        ptrdiff_t lda, ptrdiff_t m)                              \
+{                                                                                \
+    ptrdiff_t r, s;                                                              \
+    for (r = 0; r + 4 <= n_rows; r += 4) {                                       \
+        const double *w = W + r * n_in;                                          \
+        for (s = 0; s + (S) <= m; s += (S))                                      \
+            rows4(Z + s * ldz + r, ldz, w, n_in, A + s * lda, lda, (S));         \
+        switch (m - s) {                                                         \
+        case 4: rows4(Z + s * ldz + r, ldz, w, n_in, A + s * lda, lda, 4); break; \
+        case 3: rows4(Z + s * ldz + r, ldz, w, n_in, A + s * lda, lda, 3); break; \
+        case 2: rows4(Z + s * ldz + r, ldz, w, n_in, A + s * lda, lda, 2); break; \
+        case 1: rows4(Z + s * ldz + r, ldz, w, n_in, A + s * lda, lda, 1); break; \
+        default: break;                                                          \
+        }                                                                        \
+    }                                                                            \
+    if (n_rows - r >= 2) {                                                       \
+        for (s = 0; s < m; s++)                                                  \
+            rows2(Z + s * ldz + r, W + r * n_in, n_in, A + s * lda);             \
+        r += 2;                                                                  \
+    }                                                                            \
+    if (n_rows - r == 1) {                                                       \
+        for (s = 0; s < m; s++)                                                  \
+            rows1(Z + s * ldz + r, W + r * n_in, n_in, A + s * lda);             \
+    }                                                                            \
+}
+
+DEFINE_GEMV_ROWS(gemv_rows_avx512, __attribute__((target("avx2,fma,avx512f,avx512vl"))), 5)
+DEFINE_GEMV_ROWS(gemv_rows_avx2, GEMV_TARGET, 3)
+
+int fbp_book_gemv_usable(ptrdiff_t n_in)
+{
+    return n_in > 0 && n_in % 4 == 0 && n_in < 2048
+           && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+void fbp_book_gemv(double *Z, ptrdiff_t ldz, const double *W, ptrdiff_t n_rows,
+                   ptrdiff_t n_in, const double *A, ptrdiff_t lda, ptrdiff_t m)
+{
+    if (__builtin_cpu_supports("avx512vl"))
+        gemv_rows_avx512(Z, ldz, W, n_rows, n_in, A, lda, m);
+    else
+        gemv_rows_avx2(Z, ldz, W, n_rows, n_in, A, lda, m);
+}
+
+#else   /* not GCC-compatible on x86-64: the engine makes the dgemv calls */
+
+int fbp_book_gemv_usable(ptrdiff_t n_in)
+{
+    (void)n_in;
+    return 0;
+}
+
+void fbp_book_gemv(double *Z, ptrdiff_t ldz, const double *W, ptrdiff_t n_rows,
+                   ptrdiff_t n_in, const double *A, ptrdiff_t lda, ptrdiff_t m)
+{
+    (void)Z; (void)ldz; (void)W; (void)n_rows; (void)n_in; (void)A; (void)lda; (void)m;
+}
+
+#endif
