@@ -771,6 +771,11 @@ cdef class _Buffers:
                   int threads=1, bint aligned_params=False):
         cdef Py_ssize_t L = len(sizes), l
         cdef int T = min(max(threads, 1), MAX_BLOCKS)
+        # (read below without bounds checks)
+        if len(acts) != L or len(weights) != L - 1 or len(biases) != L - 1:
+            raise ValueError(f"{L} layer sizes need {L - 1} weights and biases and {L} "
+                             f"activation codes, got {len(weights)}, {len(biases)}, "
+                             f"{len(acts)}")
         self.keep = []
         self.n_copies = 0
         self.copy_to = <void **> calloc(2 * L, sizeof(void *))

@@ -179,6 +179,30 @@ def test_train_epoch_with_given_order(make_problem, sizes, acts, cost):
         assert_allclose(b[l].ravel(), ref_b[l], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("n_weights, n_codes", [(2, 2), (2, 4), (1, 3), (3, 3)])
+def test_the_engine_refuses_lists_that_do_not_fit_the_sizes(n_weights, n_codes):
+    """The engine reads its lists without bounds checks: a list of the wrong
+    length is refused, never read past its end."""
+    sizes = [6, 5, 3]
+    rng = np.random.default_rng(0)
+    shapes = [(5, 6), (3, 5), (3, 3)][:n_weights]
+    W = [rng.standard_normal(s) for s in shapes]
+    b = [rng.standard_normal(s[0]) for s in shapes]
+    codes = [0, ACT["sigmoid"], ACT["sigmoid"], ACT["sigmoid"]][:n_codes]
+    X, Y = rng.random((4, 6)), rng.random((4, 3))
+    before = [w.copy() for w in W]
+    with pytest.raises(ValueError, match="3 layer sizes need 2 weights"):
+        _engine.train_epoch(W, b, sizes, codes, COST["quadratic"],
+                            _engine.matrix_samples(X, Y), np.arange(4), 2, 0.5, 1.0)
+    with pytest.raises(ValueError, match="3 layer sizes need 2 weights"):
+        _engine.feedforward(W, b, sizes, codes, X)
+    assert all(np.array_equal(w, v) for w, v in zip(W, before))
+    if n_weights != 2:
+        with pytest.raises(ValueError, match="one weight matrix and one bias vector"):
+            _engine.train_epoch_book(W, b, sizes, COST["quadratic"],
+                                     _engine.matrix_samples(X, Y), np.arange(4), 2, 0.5)
+
+
 @pytest.mark.parametrize("sizes,acts,cost", STACKS[:4], ids=STACK_IDS[:4])
 def test_train_epoch_float32(make_problem, sizes, acts, cost):
     X, _, Y = make_problem(50, sizes[0], sizes[-1], seed=5)
