@@ -66,12 +66,14 @@ int fbp_book_bias_step(double *b_new, const double *b, const double *D,
 
 /* The products z_s = np.dot(w, a_s) of m samples at once (fastbp_book_gemv.c):
  * Z[s * ldz + i] for the n_rows rows of W (rows n_in apart) and the rows
- * a_s of A (lda apart), with the bits of one dgemv call per sample where
- * OpenBLAS's x86-64 dgemv kernels are the ones in use (checked by the engine
- * when it loads).  Only where fbp_book_gemv_usable(n_in): n_in a multiple of
- * 4 below 2048, and a processor with AVX2 and FMA. */
+ * a_s of A (lda apart), with the bits of one single-threaded dgemv call per
+ * sample where OpenBLAS's x86-64 dgemv kernels are the ones in use (checked
+ * by the engine when it loads).  Only where fbp_book_gemv_usable(n_in): n_in
+ * a multiple of 4 below 2048, and a processor with AVX2 and FMA.  wide: use
+ * AVX-512's registers (only where fbp_book_gemv_wide()); the same bits. */
 int fbp_book_gemv_usable(ptrdiff_t n_in);
+int fbp_book_gemv_wide(void);
 void fbp_book_gemv(double *Z, ptrdiff_t ldz, const double *W, ptrdiff_t n_rows,
-                   ptrdiff_t n_in, const double *A, ptrdiff_t lda, ptrdiff_t m);
+                   ptrdiff_t n_in, const double *A, ptrdiff_t lda, ptrdiff_t m, int wide);
 
 #endif /* FASTBP_BOOK_H */

@@ -19,6 +19,13 @@
  *     (u0 + v0) + (u1 + v1);
  *   - y = 0 + t * 1 (the zeroed y plus alpha times the sum).
  *
+ * That is the order of one dgemv call on one thread: OpenBLAS shares a
+ * large product (from about 460,000 values of w in 0.3.30) out over its
+ * threads by rows, and a thread's rows are grouped from its own first row.
+ * The engine therefore uses this only where BLAS is held to one thread.
+ * The bits are dgemv's for every finite result; a NaN may differ in sign or
+ * payload (the inputs the engine passes are finite).
+ *
  * Calling dgemv once per sample reads w once per sample (for W^1 of the
  * book's network, 188 KB ten times a mini-batch); doing the same sums for
  * all the samples in one pass over w reads it once.  The engine uses this
@@ -150,10 +157,15 @@ int fbp_book_gemv_usable(ptrdiff_t n_in)
            && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-void fbp_book_gemv(double *Z, ptrdiff_t ldz, const double *W, ptrdiff_t n_rows,
-                   ptrdiff_t n_in, const double *A, ptrdiff_t lda, ptrdiff_t m)
+int fbp_book_gemv_wide(void)
 {
-    if (__builtin_cpu_supports("avx512vl"))
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+}
+
+void fbp_book_gemv(double *Z, ptrdiff_t ldz, const double *W, ptrdiff_t n_rows,
+                   ptrdiff_t n_in, const double *A, ptrdiff_t lda, ptrdiff_t m, int wide)
+{
+    if (wide)
         gemv_rows_avx512(Z, ldz, W, n_rows, n_in, A, lda, m);
     else
         gemv_rows_avx2(Z, ldz, W, n_rows, n_in, A, lda, m);
@@ -167,10 +179,16 @@ int fbp_book_gemv_usable(ptrdiff_t n_in)
     return 0;
 }
 
+int fbp_book_gemv_wide(void)
+{
+    return 0;
+}
+
 void fbp_book_gemv(double *Z, ptrdiff_t ldz, const double *W, ptrdiff_t n_rows,
-                   ptrdiff_t n_in, const double *A, ptrdiff_t lda, ptrdiff_t m)
+                   ptrdiff_t n_in, const double *A, ptrdiff_t lda, ptrdiff_t m, int wide)
 {
     (void)Z; (void)ldz; (void)W; (void)n_rows; (void)n_in; (void)A; (void)lda; (void)m;
+    (void)wide;
 }
 
 #endif

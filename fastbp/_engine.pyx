@@ -61,7 +61,8 @@ from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         FBP_SIGMOID, FBP_TANH, FBP_QUADRATIC, FBP_CROSS_ENTROPY,
                         fbp_unary_loop, fbp_book_sigmoid, fbp_book_output_error,
                         fbp_book_times_derivative, fbp_book_weight_step,
-                        fbp_book_bias_step, fbp_book_gemv_usable, fbp_book_gemv)
+                        fbp_book_bias_step, fbp_book_gemv_usable, fbp_book_gemv_wide,
+                        fbp_book_gemv)
 
 import os
 import numpy as np
@@ -1234,18 +1235,22 @@ def _dgemv_blocks_match_numpy():
     return True
 
 
-def _book_gemv(const double[:, ::1] W, const double[:, :] A):
+def _book_gemv(const double[:, ::1] W, const double[:, :] A, wide=None):
     """fbp_book_gemv for NumPy arrays: Z with Z[s] = np.dot(W, A[s]) for
     each row of A (W C-contiguous, its columns a multiple of 4 below 2048;
-    each row of A contiguous, the rows any whole number of values apart)."""
-    if (not fbp_book_gemv_usable(W.shape[1]) or A.shape[1] != W.shape[1]
-            or A.strides[1] != sizeof(double) or A.strides[0] % sizeof(double)):
+    each row of A contiguous, the rows a whole number of values apart, in
+    order).  wide: the AVX-512 variant (default: where the processor has it)."""
+    cdef bint use_wide = fbp_book_gemv_wide() if wide is None else wide
+    if (not fbp_book_gemv_usable(W.shape[1]) or (use_wide and not fbp_book_gemv_wide())
+            or A.shape[1] != W.shape[1] or A.strides[1] != sizeof(double)
+            or A.strides[0] < 0 or A.strides[0] % sizeof(double)):
         raise ValueError("fbp_book_gemv does not take these arrays on this machine")
     Z = np.zeros((A.shape[0], W.shape[0]))
     cdef double[:, ::1] out = Z
     if A.shape[0] and W.shape[0]:
         fbp_book_gemv(&out[0, 0], out.shape[1], &W[0, 0], W.shape[0], W.shape[1],
-                      &A[0, 0], A.strides[0] // sizeof(double), A.shape[0])
+                      &A[0, 0], A.strides[0] // <Py_ssize_t> sizeof(double), A.shape[0],
+                      use_wide)
     return Z
 
 
@@ -1254,26 +1259,35 @@ def _book_gemv_usable(Py_ssize_t n_in):
     return bool(fbp_book_gemv_usable(n_in))
 
 
+def _book_gemv_wide():
+    """Whether this processor runs fbp_book_gemv's AVX-512 variant."""
+    return bool(fbp_book_gemv_wide())
+
+
 def _book_gemv_matches_dgemv():
-    """Whether fbp_book_gemv gives the bits of one dgemv call per sample
-    (_np_dot, the call np.dot makes): it reproduces the summation order of
-    OpenBLAS's x86-64 kernels, so this says whether those are the kernels in
-    use.  Every remainder of 4 rows, short and long rows, 1 to 11 samples,
-    values spread over six orders of magnitude."""
+    """Whether fbp_book_gemv (the variant the engine uses here) gives the
+    bits of one dgemv call per sample on one BLAS thread (_np_dot, the call
+    np.dot makes): it repeats the summation order of OpenBLAS's x86-64
+    kernels, so this says whether those are the kernels in use.  Every
+    remainder of 4 rows, short and long rows, 1 to 11 samples (every way of
+    cutting them into the kernel's groups), rows of A apart by more than
+    their length, values spread over six orders of magnitude."""
+    from threadpoolctl import threadpool_limits
     if not _book_gemv_usable(4):
         return False
     rng = np.random.default_rng(3)
     W_all = rng.standard_normal((30, 2044)) * 10.0 ** rng.uniform(-3, 3, (30, 2044))
-    A_all = rng.random((11, 2044))
-    for n_rows in (1, 2, 3, 4, 5, 6, 7, 9, 14, 16, 30):
-        for n_in in (4, 12, 784, 2044):
-            W = np.ascontiguousarray(W_all[:n_rows, :n_in])
-            A = np.ascontiguousarray(A_all[:, :n_in])
-            for m in (1, 7, 11):
-                Z = _book_gemv(W, A[:m])
-                for s in range(m):
-                    if not np.array_equal(Z[s], _book_dgemv(b'T', W, A[s])):
-                        return False
+    A_all = rng.random((11, 2052))
+    with threadpool_limits(limits=1, user_api="blas"):
+        for n_rows in (1, 2, 3, 4, 5, 6, 7, 9, 14, 16, 30):
+            for n_in in (12, 784, 2044):
+                W = np.ascontiguousarray(W_all[:n_rows, :n_in])
+                A = A_all[:, 5:5 + n_in]
+                for m in range(1, 12):
+                    Z = _book_gemv(W, A[:m])
+                    for s in range(m):
+                        if not np.array_equal(Z[s], _book_dgemv(b'T', W, A[s])):
+                            return False
     return True
 
 
@@ -1308,6 +1322,7 @@ cdef struct BookLayers:
     Py_ssize_t *ld
     bint *split           # split[l]: the threads share out layer l's feedforward
     bint *gemv            # gemv[l]: layer l's products by fbp_book_gemv (see BOOK_GEMV)
+    int wide              # fbp_book_gemv's AVX-512 variant
     Py_ssize_t *rows      # rows[l*(MAX_BLOCKS+1) + t]: thread t's first neuron of layer l
     double *scratch       # thread t's scratch for -z and e^{-z}: 2 * widest values
     Py_ssize_t widest
@@ -1363,7 +1378,7 @@ cdef class _BookBuffers:
     cdef object Y_array             # thread 0's targets
 
     def __cinit__(self, list weights, list biases, object sizes, Py_ssize_t rows,
-                  int threads):
+                  int threads, bint one_blas_thread=False):
         cdef Py_ssize_t L = len(sizes), l
         cdef int k, t, T = book_threads(sizes, threads)
         self.keep = []
@@ -1393,7 +1408,9 @@ cdef class _BookBuffers:
             raise MemoryError()
         for l in range(L):
             self.net.sizes[l] = sizes[l]
-            self.net.gemv[l] = l > 0 and BOOK_GEMV and fbp_book_gemv_usable(sizes[l - 1])
+            self.net.gemv[l] = (one_blas_thread and l > 0 and BOOK_GEMV
+                                and fbp_book_gemv_usable(sizes[l - 1]))
+        self.net.wide = fbp_book_gemv_wide()
         _book_partition(&self.net, T)
         for l in range(L):
             # each thread's block of a split layer's row on its own lines
@@ -1481,7 +1498,7 @@ cdef void _book_forward(BookLayers *net, int cur, int t, Py_ssize_t m,
             if net.gemv[l]:
                 # z = np.dot(w, a), rows r0 .. r1-1, for every sample at once
                 fbp_book_gemv(a_out, ld_out, net.W[cur][l] + r0 * n_in, r1 - r0, n_in,
-                              a_in, ld_in, m)
+                              a_in, ld_in, m, net.wide)
             for s in range(m):
                 if not net.gemv[l]:
                     # z = np.dot(w, a): rows r0 .. r1-1 of it
@@ -1607,7 +1624,7 @@ cdef int _book_epoch(BookLayers *net, const RowTables *rows, const Py_ssize_t *o
 def train_epoch_book(list weights, list biases, object sizes, int cost,
                      Samples data not None, const Py_ssize_t[::1] order,
                      Py_ssize_t batch_size, double eta, double decay=1.0,
-                     Py_ssize_t check_every=0, int threads=1):
+                     Py_ssize_t check_every=0, int threads=1, bint one_blas_thread=False):
     """One epoch of network.py's SGD in place, rounded as network.py rounds
     (see csrc/fastbp_book.h): sigmoid layers, float64, the quadratic cost
     (FBP_QUADRATIC), or network2.py's with the cross-entropy cost
@@ -1618,7 +1635,11 @@ def train_epoch_book(list weights, list biases, object sizes, int cost,
     least 2 neurons wide (np.dot takes other routes for a single row or
     column).  Without the GIL, on book_threads(sizes, threads) OpenMP
     threads (BLAS must then be single-threaded); the result does not depend
-    on the number.
+    on the number.  one_blas_thread: BLAS is held to one thread for the
+    call, as np.dot then computes: a mini-batch's feedforward products may
+    be computed in one pass over W (fbp_book_gemv, see BOOK_GEMV), which
+    gives the bits of a one-thread dgemv call (OpenBLAS shares large
+    products out over its threads, summing a few rows in another order).
     Returns (status, mini-batches applied) as train_epoch does."""
     cdef Py_ssize_t n = order.shape[0], done = 0
     cdef int status, current = 0
@@ -1627,7 +1648,7 @@ def train_epoch_book(list weights, list biases, object sizes, int cost,
         return STATUS_OK, 0
     check_every = _epoch_arguments(data, order, sizes, check_every)
     cdef _BookBuffers buf = _BookBuffers(weights, biases, sizes, min(batch_size, n),
-                                         threads)
+                                         threads, one_blas_thread)
     buf.net.cost = cost
     buf.net.decay = decay
     with nogil:
@@ -1775,12 +1796,12 @@ def _book_weight_step(double[:, ::1] W_new, const double[:, ::1] W,
     if (W_new.shape[0] != W.shape[0] or W_new.shape[1] != W.shape[1] or D.shape[1] != W.shape[0]
             or A.shape[1] != W.shape[1] or A.shape[0] != D.shape[0] or D.shape[0] == 0):
         raise ValueError("W_new, W (n_out x n_in), D (m x n_out) and A (m x n_in) do not fit")
-    if A.strides[1] != sizeof(double) or A.strides[0] % sizeof(double):
-        raise ValueError("A's rows must be contiguous")
+    if A.strides[1] != sizeof(double) or A.strides[0] < 0 or A.strides[0] % sizeof(double):
+        raise ValueError("A's rows must be contiguous, in order")
     with nogil:
         ok = fbp_book_weight_step(&W_new[0, 0], &W[0, 0], &D[0, 0], D.shape[1], &A[0, 0],
-                                  A.strides[0] // sizeof(double), D.shape[0], W.shape[0],
-                                  W.shape[1], decay, c, limit)
+                                  A.strides[0] // <Py_ssize_t> sizeof(double), D.shape[0],
+                                  W.shape[0], W.shape[1], decay, c, limit)
     return bool(ok)
 
 

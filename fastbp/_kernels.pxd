@@ -134,5 +134,7 @@ cdef extern from "fastbp_book.h" nogil:
     int fbp_book_bias_step(double *b_new, const double *b, const double *D, Py_ssize_t ldd,
                            Py_ssize_t m, Py_ssize_t n, double c, double limit)
     int fbp_book_gemv_usable(Py_ssize_t n_in)
+    int fbp_book_gemv_wide()
     void fbp_book_gemv(double *Z, Py_ssize_t ldz, const double *W, Py_ssize_t n_rows,
-                       Py_ssize_t n_in, const double *A, Py_ssize_t lda, Py_ssize_t m)
+                       Py_ssize_t n_in, const double *A, Py_ssize_t lda, Py_ssize_t m,
+                       int wide)

@@ -330,9 +330,10 @@ def _run(weights, biases, sizes, act_codes, cost_code, data, order, batch_size,
     check_every = max(1, int(_FLOPS_BETWEEN_SIGNAL_CHECKS // per_batch))
     try:
         if book:
+            # Inside engine_threads BLAS is held to one thread (see there).
             status, done = _engine.train_epoch_book(
                 weights, biases, sizes, cost_code, data, order, batch_size, eta, decay,
-                check_every, threads)
+                check_every, threads, one_blas_thread=bool(_calls_inside()))
         else:
             status, done = _engine.train_epoch(
                 weights, biases, sizes, act_codes, cost_code, data, order,

@@ -138,26 +138,32 @@ def scipy_openblas_architecture():
     return None
 
 
+@pytest.mark.parametrize("wide", [False, True], ids=["avx2", "avx512"])
 @pytest.mark.parametrize("n_in", [4, 12, 784, 1000, 2044])
 @pytest.mark.parametrize("n_rows", [1, 2, 3, 4, 5, 6, 7, 8, 9, 14, 16, 30])
-def test_the_batched_products_are_one_dgemv_per_sample(n_rows, n_in):
+def test_the_batched_products_are_one_dgemv_per_sample(n_rows, n_in, wide):
     """fbp_book_gemv, the feedforward's products of a whole mini-batch in one
-    pass over W, gives the bits of the dgemv call made per sample before it
-    (which test_scipy_dgemv_gives_numpys_dot ties to np.dot): every
-    remainder of 4 rows, 1 to 11, 17 and 23 samples, rows of A apart by more than
-    their length, values over six orders of magnitude."""
+    pass over W, gives the bits of the one-thread dgemv call made per sample
+    before it (which test_scipy_dgemv_gives_numpys_dot ties to np.dot), in
+    both its variants: every remainder of 4 rows, 1 to 11, 17 and 23
+    samples, rows of A apart by more than their length, values over six
+    orders of magnitude."""
     if not _engine.BOOK_GEMV:
         pytest.skip("this BLAS sums in another order: the book path calls dgemv per sample")
+    if wide and not _engine._book_gemv_wide():
+        pytest.skip("no AVX-512 here")
     rng = np.random.default_rng(n_rows * 10007 + n_in)
     with threadpool_limits(limits=1, user_api="blas"):
         for _ in range(3):
             w = rng.standard_normal((n_rows, n_in)) * 10.0 ** rng.uniform(-3, 3, (n_rows, n_in))
-            wide = rng.random((23, n_in + 8))
-            A = wide[:, 3:3 + n_in]
+            wide_rows = rng.random((23, n_in + 8))
+            A = wide_rows[:, 3:3 + n_in]
             for m in list(range(1, 12)) + [17, 23]:
-                Z = _engine._book_gemv(w, A[:m])
+                Z = _engine._book_gemv(w, A[:m], wide)
                 for s in range(m):
                     assert_array_equal(Z[s], blas.dgemv(1.0, w.T, A[s], trans=1))
+    with pytest.raises(ValueError, match="does not take"):
+        _engine._book_gemv(w, A[::-1], wide)
 
 
 def test_the_batched_products_are_used_where_openblas_has_those_kernels():
@@ -165,9 +171,11 @@ def test_the_batched_products_are_used_where_openblas_has_those_kernels():
     repeats, the load-time check found them (a change on either side shows
     here, not as a silent fallback to one dgemv call per sample)."""
     arch = scipy_openblas_architecture()
-    if arch not in HASWELL_DGEMV or not _engine._book_gemv_usable(4):
+    if arch not in HASWELL_DGEMV:
         pytest.skip(f"SciPy's BLAS here ({arch}) is not OpenBLAS on one of "
-                    f"{sorted(HASWELL_DGEMV)} with AVX2 and FMA")
+                    f"{sorted(HASWELL_DGEMV)}")
+    if not _engine._book_gemv_usable(4):
+        pytest.skip("this processor has no AVX2 and FMA")
     assert _engine.BOOK_GEMV
 
 
@@ -401,6 +409,25 @@ def test_network_sgd_and_update_mini_batch_take_the_books_path():
         obj.SGD(list(data), 3, 6, 3.0)
         obj.update_mini_batch(data[:5], 0.5)
     assert_identical(net.weights + net.biases, book.weights + book.biases)
+
+
+@pytest.mark.parametrize("blas_threads", [1, 2, 4])
+def test_update_mini_batch_matches_np_dot_on_any_blas_threads(blas_threads):
+    """update_mini_batch runs outside fastbp's hold on BLAS threads, so
+    np.dot shares a product of 784 x 600 weights out over BLAS's threads
+    (summing a few rows in another order, with 4 of them); the book path
+    then makes the same dgemv calls, never the one-thread order of
+    fbp_book_gemv."""
+    sizes = [784, 600, 10]
+    data = book_problem(sizes, 10, seed=30)
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        np.random.seed(6)
+        net = network.Network(sizes)
+        np.random.seed(6)
+        reference = ColumnReference(sizes)
+        net.update_mini_batch(data, 3.0)
+        reference.step(data, 3.0)
+    assert_identical(net.weights + net.biases, reference.weights + reference.biases)
 
 
 def test_a_single_neuron_layer_takes_the_mini_batch_form():
