@@ -326,7 +326,9 @@ def book_problem(sizes, n, seed, dtype=np.float64):
 def book_epochs(sizes, data, epochs, batch_size, eta, threads, seed=1, lmbda=None):
     """(train_epoch_book's parameters, the reference's) after the same epochs:
     ColumnReference (network.py), or with lmbda network2.py's model with the
-    cross-entropy cost (reference_network2, its initial weights N(0, 1))."""
+    cross-entropy cost (reference_network2, its initial weights N(0, 1)).
+    The engine runs as SGD runs it: BLAS held to one thread, the batched
+    feedforward products allowed (where BOOK_GEMV)."""
     np.random.seed(seed)
     n = len(data)
     if lmbda is None:
@@ -343,9 +345,11 @@ def book_epochs(sizes, data, epochs, batch_size, eta, threads, seed=1, lmbda=Non
         random.seed(epoch)
         shuffled = list(data)
         random.shuffle(shuffled)
-        status, done = _engine.train_epoch_book(W, B, sizes, cost, samples,
-                                                samples.order_of(shuffled), batch_size,
-                                                eta, decay, 0, threads)
+        with threadpool_limits(limits=1, user_api="blas"):
+            status, done = _engine.train_epoch_book(W, B, sizes, cost, samples,
+                                                    samples.order_of(shuffled), batch_size,
+                                                    eta, decay, 0, threads,
+                                                    one_blas_thread=True)
         assert status == _engine.OK and done == -(-n // batch_size)
         for k in range(0, n, batch_size):
             step(shuffled[k:k + batch_size], eta)
