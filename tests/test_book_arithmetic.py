@@ -123,9 +123,11 @@ def test_the_engine_checked_the_block_premise_when_it_loaded():
                                    and _engine._dgemv_blocks_match_numpy())
 
 
-# The x86-64 cores whose OpenBLAS dgemv kernels fbp_book_gemv repeats
-# (dgemv_t_4.c with the Haswell micro-kernel).
-HASWELL_DGEMV = {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"}
+# OpenBLAS core types whose dgemv kernels fbp_book_gemv is known to repeat
+# (dgemv_t_4.c with the Haswell micro-kernel): Haswell's own, and SkylakeX's,
+# checked on a SkylakeX build (OpenBLAS 0.3.30).  Other cores may use them
+# too; there the load-time check decides, and this test does not insist.
+HASWELL_DGEMV = {"haswell", "skylakex"}
 
 
 def scipy_openblas_architecture():
