@@ -17,6 +17,8 @@
  * the last bit (two epochs of a [784, 30, 10] network turn 1e-16 into
  * 1e-8), so fastbp.network does the same operations in the same order:
  * the products are the same BLAS gemv calls (made by fastbp/_engine.pyx),
+ * or the same sums in the same order for a whole mini-batch at once
+ * (fbp_book_gemv below, where the engine checked that they agree),
  * e^x is NumPy's own float64 exp loop (passed in as a function pointer),
  * and the kernels here are the rest, each sum in sample order and with no
  * fused multiply-add (a*b + c would round once, NumPy rounds twice).
