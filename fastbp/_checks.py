@@ -84,6 +84,12 @@ def as_float_array(name, value, dtype):
     return arr
 
 
+def max_abs(arr):
+    """max |arr| of a C-contiguous float32 or float64 array (NaN if it holds
+    a NaN): one compiled pass over the values."""
+    return float(_engine._max_abs(arr.reshape(-1)))
+
+
 def check_finite(name, arr):
     """Raise ValueError if arr holds NaN or infinity.  Returns max |arr| when
     the check computed it on the way (contiguous float32 and float64
@@ -94,7 +100,7 @@ def check_finite(name, arr):
     if arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous \
             and arr.flags.aligned:
         # one compiled pass, without np.isfinite's temporary of arr's size
-        largest = float(_engine._max_abs(arr.reshape(-1)))
+        largest = max_abs(arr)
         finite = np.isfinite(largest)
     else:
         finite = np.isfinite(arr).all()
@@ -115,7 +121,7 @@ def check_matrix_bound(name, value, n_cols, dtype, n_rows=None):
     data for both where the check can give it."""
     arr, largest = _check_matrix(name, value, n_cols, dtype, n_rows)
     if largest is None:
-        largest = float(_engine._max_abs(arr.reshape(-1)))
+        largest = max_abs(arr)
     return arr, largest
 
 

@@ -236,9 +236,9 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
 
     The samples are the rows of the checked matrices X and Y, or X is an
     _engine.Samples (see _book.training_samples) and Y is None.
-    xmax = max |X| (see max_abs) saves a pass over X when given.  threads is a number of threads
-    or a ThreadPlan; either way an upper bound, since a small network trains
-    on fewer.  book=True rounds every operation as the book's network.py
+    xmax = max |X| (see _checks.max_abs) saves a pass over X when given.
+    threads is a number of threads or a ThreadPlan; either way an upper
+    bound, since a small network trains on fewer.  book=True rounds every operation as the book's network.py
     and network2.py do (_engine.train_epoch_book: sigmoid layers; see
     book_arithmetic_fits)."""
     if book and any(code != _SIGMOID for code in act_codes):
@@ -366,11 +366,6 @@ def diverged(batch, n_batches, limit=None):
 def _note(exc, text):
     if hasattr(exc, "add_note") and text not in getattr(exc, "__notes__", ()):
         exc.add_note(text)              # Python 3.11+; once
-
-
-def max_abs(X):
-    """max |X| of a checked (finite) input matrix."""
-    return float(_engine._max_abs(X.reshape(-1)))
 
 
 def feedforward(weights, biases, sizes, act_codes, X):

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from . import _training, activations as _activations, costs as _costs, datasets
+from . import _checks, _training, activations as _activations, costs as _costs, datasets
 
 WORKLOADS = {
     "W1": dict(sizes=(784, 30, 10), batch_size=10, eta=3.0, dtype="float64", samples=50_000),
@@ -264,7 +264,7 @@ def fastbp_contender(case, dtype=None, name="fastbp", threads=None):
     weights, biases = case.initial()
     codes, cost = _sigmoid_codes(case.sizes), _costs.CODES["quadratic"]
     sizes = list(case.sizes)
-    xmax = _training.max_abs(case.X)
+    xmax = _checks.max_abs(case.X)
     state = {}
 
     def reset():

@@ -211,7 +211,7 @@ class Network:
         book = path is _training and _training.book_arithmetic_fits(weights, biases,
                                                                     self.sizes)
         if xmax is None and path is _training and not book:
-            xmax = _training.max_abs(X)
+            xmax = _checks.max_abs(X)
         evaluation_cost, evaluation_accuracy = [], []
         training_cost, training_accuracy = [], []
         with _training.exclusive(self._lock), _training.engine_threads() as n_max:
