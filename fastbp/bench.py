@@ -576,11 +576,19 @@ def _blas_libraries():
     return [info for info in threadpool_info() if info.get("user_api") == "blas"]
 
 
+def is_scipys_blas(info):
+    """Whether a threadpoolctl entry is SciPy's BLAS, the one fastbp's engine
+    calls (by its path: NumPy's OpenBLAS wheel has the same prefix,
+    libscipy_openblas)."""
+    path = info.get("filepath", "")
+    return "scipy.libs" in path or "/scipy/" in path
+
+
 def blas_threads():
     """The threads of the BLAS fastbp calls (SciPy's), else of any BLAS."""
     libs = _blas_libraries()
     for info in libs:
-        if "scipy.libs" in info.get("filepath", "") or "scipy" in info.get("prefix", ""):
+        if is_scipys_blas(info):
             return int(info["num_threads"])
     return int(libs[0]["num_threads"]) if libs else os.cpu_count() or 1
 
@@ -594,7 +602,7 @@ def describe_blas():
     lines = []
     for info in _blas_libraries():
         path = info.get("filepath", "")
-        if "scipy.libs" in path or "/scipy/" in path:
+        if is_scipys_blas(info):
             owner = "SciPy's, called by fastbp's engine"
         elif "numpy.libs" in path or "/numpy/" in path:
             owner = "NumPy's, used by the NumPy references"

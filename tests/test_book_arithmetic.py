@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 import fastbp.network as network
 import fastbp.network2 as network2
 from fastbp import _book, _engine, _training
+from fastbp.bench import is_scipys_blas
 
 import reference as ref
 from reference_network2 import ReferenceNetwork2
@@ -133,9 +134,7 @@ HASWELL_DGEMV = {"haswell", "skylakex"}
 def scipy_openblas_architecture():
     """The core type of the OpenBLAS SciPy calls (lower case), or None."""
     for info in threadpoolctl.threadpool_info():
-        path = info.get("filepath", "")
-        if info.get("internal_api") == "openblas" and ("scipy.libs" in path
-                                                       or "/scipy/" in path):
+        if info.get("internal_api") == "openblas" and is_scipys_blas(info):
             return (info.get("architecture") or "").lower()
     return None
 
