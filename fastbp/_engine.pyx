@@ -32,8 +32,12 @@ blocks: its columns of Z^l, A^l and D^l, its rows of W^l and b^l.  So the
 feedforward and BP2 products are split by output columns and the BP4 update
 by rows of W^l; no two threads ever write the same memory, and a barrier
 stands wherever a thread next reads what the others wrote (all of A^l, all
-of D^{l+1}).  Each thread gathers its own copy of the mini-batch's inputs.
-BLAS itself runs single-threaded meanwhile (the Python layer arranges it).
+of D^{l+1}).  A layer of one block hands BP2 below it to its owner, which
+needs no barrier for it, and consecutive mini-batches use alternate sets of
+activations, so none is needed between them either: W1 ([784, 30, 10]) has
+two barriers a mini-batch.  Each thread gathers its own copy of the
+mini-batch's inputs.  BLAS itself runs single-threaded meanwhile (the Python
+layer arranges it).
 
 Nothing here checks its arguments beyond what memory safety needs: the
 Python layer (fastbp/_training.py) validates everything first.
@@ -162,7 +166,8 @@ cdef struct Layers:
     int *acts
     void **W              # W[l]: n_l x n_{l-1}
     void **b              # b[l]: n_l
-    void **A              # A[l]: batch x n_l activations (l >= 1), rows ld[l] apart
+    void **A              # A[l]: batch x n_l activations (l >= 1), rows ld[l] apart;
+                          # in the epoch loop A[L + l] is a second set (see _train)
     void **D              # D[l]: batch x n_l errors delta^l (l >= 1), rows ld[l] apart
     Py_ssize_t *ld        # ld[l]: the row stride of A^l and D^l (ld[0] = n_0, the inputs')
     void *inputs[MAX_BLOCKS]  # inputs[t]: thread t's copy of the mini-batch's A^0
@@ -171,7 +176,8 @@ cdef struct Layers:
     Py_ssize_t *nblocks   # nblocks[l]: blocks of layer l
     Py_ssize_t *bounds    # bounds[l*(MAX_BLOCKS+1) + k]: first neuron of block k
     double *zmax          # zmax[t*L + l]: max |z^l| over thread t's neurons
-    double *dmax          # dmax[t*L + l]: max |delta^l| over thread t's neurons
+    double *dmax          # dmax[t*L + l]: max |delta^l| over the neurons thread t
+                          # computed (zmax, dmax: a second set of T*L follows)
     double *wscan         # wscan[t*L + l]: exact max |W^l| over thread t's rows
     double *bscan         # bscan[t*L + l]: exact max |b^l| over thread t's entries
     double *wbound        # wbound[t*L + l]: thread t's copy of a bound on max |W^l|
@@ -288,8 +294,14 @@ cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
 
 cdef void _backward(Layers *net, int cost, const floating *y, Py_ssize_t m,
                     int t) noexcept nogil:
-    """D^L by BP1, then D^l by BP2 for l = L-2 .. 1, thread t's neurons."""
-    cdef Py_ssize_t l, L = net.L, lo, hi, k
+    """D^L by BP1, then D^l by BP2 for l = L-2 .. 1, thread t's neurons.
+
+    Where layer l + 1 is one block, the thread that owns it computes every
+    block of D^l itself (the same products, so the same bits), straight
+    after D^{l+1} and without a barrier: in W1 ([784, 30, 10]) the narrow
+    layer's deltas are ready a barrier sooner, and the other thread would
+    only wait for them."""
+    cdef Py_ssize_t l, L = net.L, lo, hi, k, k0, k1
     cdef int n_l, n_next, ld_l, ld_next
     n_l = <int> net.sizes[L - 1]
     ld_l = <int> net.ld[L - 1]
@@ -302,13 +314,20 @@ cdef void _backward(Layers *net, int cost, const floating *y, Py_ssize_t m,
             cost, net.acts[L - 1], <floating *> net.D[L - 1] + lo, ld_l,
             <floating *> net.A[L - 1] + lo, ld_l, y + lo, n_l, m, hi - lo))
     for l in range(L - 2, 0, -1):
-        _wait(net, t)               # BP2 reads all of D^{l+1}
+        if net.nblocks[l + 1] == 1:
+            # D^{l+1} is this thread's or another's: all of D^l or none
+            k0 = 0
+            k1 = net.nblocks[l] if _first_block(net, t + 1, l + 1) == 1 else 0
+        else:
+            _wait(net, t)           # BP2 reads all of D^{l+1}
+            k0 = _first_block(net, t, l)
+            k1 = _first_block(net, t + 1, l)
         n_l = <int> net.sizes[l]
         n_next = <int> net.sizes[l + 1]
         ld_l = <int> net.ld[l]
         ld_next = <int> net.ld[l + 1]
         net.dmax[t * L + l] = 0
-        for k in range(_first_block(net, t, l), _first_block(net, t + 1, l)):
+        for k in range(k0, k1):
             lo = _bound(net, l, k)
             hi = _bound(net, l, k + 1)
             # D^l[:, own] = D^{l+1} W^{l+1}[:, own]                         (BP2)
@@ -432,33 +451,43 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
     applied) or STATUS_INTERRUPTED (a Python signal handler raised; the
     exception is set).  *done counts the mini-batches applied.  Every
     check_every mini-batches thread 0 takes the GIL to let Python handle
-    signals (Ctrl-C) and tells the others whether to stop."""
-    cdef Py_ssize_t start = 0, m, r0, r1, since_look = 0
-    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.L - 1]
+    signals (Ctrl-C) and tells the others whether to stop.
+
+    Consecutive mini-batches alternate between two sets of activations A^l,
+    targets and maxima (`parity`), so that a thread can start the next
+    mini-batch while another still reads the last one's in its update: the
+    only barriers are those inside _forward and _backward.  (A network
+    without hidden layers has none in _forward, so there the targets'
+    gather, shared between the threads, ends with one.)"""
+    cdef Py_ssize_t start = 0, m, r0, r1, since_look = 0, L = net.L
+    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L - 1]
     cdef int parity = 0, T = net.T
     cdef floating *a0 = <floating *> net.inputs[t]
     cdef floating *y
+    cdef Layers view = net[0]      # this thread's: the current set of buffers
     while start < n:
         m = batch_size if start + batch_size <= n else n - start
+        view.A = net.A + parity * L
+        view.zmax = net.zmax + parity * T * L
+        view.dmax = net.dmax + parity * T * L
         y = <floating *> net.targets[parity]
         # Each thread gathers the whole mini-batch's inputs for itself (its
         # products read every row, and reading a row from the data set costs
         # less than reading it from another core's cache), after its last use
-        # of the previous one.  The targets are gathered in shares, the
-        # double buffer letting a thread write while the others still read
-        # the previous mini-batch.
+        # of the previous one.  The targets are gathered in shares.
         gather_rows(a0, rows.x, order + start, rows.x_single, m, n_in)
         r0 = (m * t) // T
         r1 = (m * (t + 1)) // T
         gather_rows(y + r0 * n_out, rows.y, order + start + r0, rows.y_single,
                     r1 - r0, n_out)
         _fetch_next(&net.ahead[t], rows, order, start, m, n, batch_size, n_in)
-        _wait(net, t)
-        _forward(net, a0, m, t)
-        _backward(net, cost, y, m, t)
-        if not _step_is_safe(net, t, eta, decay, xmax, m):
+        if L == 2:
+            _wait(&view, t)
+        _forward(&view, a0, m, t)
+        _backward(&view, cost, y, m, t)
+        if not _step_is_safe(&view, t, eta, decay, xmax, m):
             return STATUS_DIVERGED
-        _update(net, a0, eta, decay, m, t)
+        _update(&view, a0, eta, decay, m, t)
         start += m
         parity = 1 - parity
         if t == 0:
@@ -787,13 +816,13 @@ cdef class _Buffers:
         self.net.acts = <int *> malloc(L * sizeof(int))
         self.net.W = <void **> calloc(L, sizeof(void *))
         self.net.b = <void **> calloc(L, sizeof(void *))
-        self.net.A = <void **> calloc(L, sizeof(void *))
+        self.net.A = <void **> calloc(2 * L, sizeof(void *))
         self.net.D = <void **> calloc(L, sizeof(void *))
         self.net.ld = <Py_ssize_t *> calloc(L, sizeof(Py_ssize_t))
         self.net.nblocks = <Py_ssize_t *> calloc(L, sizeof(Py_ssize_t))
         self.net.bounds = <Py_ssize_t *> calloc(L * (MAX_BLOCKS + 1), sizeof(Py_ssize_t))
-        self.net.zmax = <double *> calloc(T * L, sizeof(double))
-        self.net.dmax = <double *> calloc(T * L, sizeof(double))
+        self.net.zmax = <double *> calloc(2 * T * L, sizeof(double))
+        self.net.dmax = <double *> calloc(2 * T * L, sizeof(double))
         self.net.wscan = <double *> calloc(T * L, sizeof(double))
         self.net.bscan = <double *> calloc(T * L, sizeof(double))
         self.net.wbound = <double *> calloc(T * L, sizeof(double))
@@ -827,6 +856,8 @@ cdef class _Buffers:
             self.layers.append(self.keep[len(self.keep) - 1][:, :sizes[l]])
             if deltas:
                 self.net.D[l] = self._array((rows, self.net.ld[l]), dtype)
+            if gather:
+                self.net.A[L + l] = self._array((rows, self.net.ld[l]), dtype)
         for l in range(T if gather else 0):
             self.net.inputs[l] = self._array((rows, sizes[0]), dtype)
         for l in range(2 if gather else 0):

@@ -27,15 +27,25 @@ def _train(threads, dtype, batch_size=16, monkeypatch=None):
     return net
 
 
+# Shapes whose layers the engine cuts differently: the default problem (a
+# 7-wide output of one block, whose owner computes every block of the
+# layer below); no hidden layer; a chain of one-block layers; one-block
+# hidden layer under a wide output; the book's shape.
+SHAPES = [(60, 200, 50, 7), (60, 40), (60, 40, 6, 6, 7), (60, 6, 40), (60, 30, 10)]
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("threads", [2, 3, 4])
-def test_engine_threads_give_identical_weights(dtype, threads, blocks):
-    sizes, X, Y, order = _problem(dtype)
+@pytest.mark.parametrize("sizes", SHAPES, ids=lambda s: "-".join(map(str, s)))
+def test_engine_threads_give_identical_weights(dtype, threads, sizes, blocks):
+    sizes, X, Y, order = _problem(dtype, sizes=sizes)
+    hidden = ["tanh", "relu"] * len(sizes)
+    activations = hidden[:len(sizes) - 2] + ["sigmoid"]    # for the cross-entropy cost
     results = []
     for count in (1, threads):
-        net = fastbp.Network(sizes, activations=["tanh", "relu", "sigmoid"], dtype=dtype,
-                             seed=1)
-        status, done = _engine.train_epoch(net.weights, net.biases, sizes, [1, 2, 3, 0], 1,
+        net = fastbp.Network(sizes, activations=activations, dtype=dtype, seed=1)
+        acts, _ = net._codes()
+        status, done = _engine.train_epoch(net.weights, net.biases, sizes, acts, 1,
                                            _engine.matrix_samples(X, Y), order, 16, 0.3,
                                            0.999, 0, -1.0, count)
         assert (status, done) == (_engine.OK, 25)
@@ -45,7 +55,6 @@ def test_engine_threads_give_identical_weights(dtype, threads, blocks):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("blocks", [2], indirect=True)
 def test_thread_plan_probes_then_keeps_its_choice(monkeypatch, blocks):
     monkeypatch.setattr(_training, "_MIN_FLOPS_PER_THREAD", 1.0)
     monkeypatch.setattr(_training.ThreadPlan, "PROBE_FLOPS", 1.0)   # 2 batches per probe
