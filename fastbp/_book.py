@@ -6,6 +6,9 @@ with an integer label.  The engine reads training pairs where they lie
 (training_samples); everything else -- and pairs of any other form -- is
 turned into rows of float64 matrices here, checked on the way.
 """
+import functools
+import random
+
 import numpy as np
 
 from . import _checks, _engine, _training, costs
@@ -31,6 +34,40 @@ def stack_pairs(name, data, sizes):
     X = stack_columns(f"{name} x", xs, sizes[0])
     Y = stack_columns(f"{name} y", ys, sizes[-1])
     return X, Y
+
+
+def shuffle(data):
+    """random.shuffle(data), as the book's SGD does each epoch: the same
+    draws from random's generator, the same order, the same state after.
+
+    When random.shuffle is random.Random's own, of a plain random.Random,
+    and data is a list, the loop runs compiled (_engine.shuffle_like_random:
+    50,000 pairs in about 4 ms instead of 30); otherwise -- random.shuffle
+    replaced, say -- random.shuffle itself is called."""
+    f = random.shuffle
+    rng = getattr(f, "__self__", None)
+    if (type(data) is list and type(rng) is random.Random
+            and getattr(f, "__func__", None) is random.Random.shuffle
+            and _shuffle_matches()):
+        _engine.shuffle_like_random(data, rng.getrandbits)
+    else:
+        f(data)
+
+
+@functools.cache
+def _shuffle_matches():
+    """Whether _engine.shuffle_like_random draws as random.Random.shuffle
+    does on this Python: the same order and the same generator state after,
+    on lists that cross powers of two and need rejected draws."""
+    for n in (2, 3, 5, 17, 64, 65, 1000):
+        for seed in (0, 1):
+            ours, theirs = random.Random(seed), random.Random(seed)
+            a, b = list(range(n)), list(range(n))
+            _engine.shuffle_like_random(a, ours.getrandbits)
+            theirs.shuffle(b)
+            if a != b or ours.getstate() != theirs.getstate():
+                return False
+    return True
 
 
 def training_samples(name, data, sizes):

@@ -69,6 +69,7 @@ from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         fbp_book_gemv)
 
 import os
+import sys
 import numpy as np
 cimport numpy as cnp
 
@@ -662,6 +663,44 @@ cdef class PairRows:
                                  "training started")
             order[i] = self.places[k]
         return out
+
+
+def shuffle_like_random(list x, object getrandbits):
+    """Shuffle the list x in place exactly as random.Random.shuffle does,
+    given the bound getrandbits of the generator (a random.Random).
+
+    random.shuffle swaps x[i] and x[j] for i = n-1 down to 1, j drawn by
+    _randbelow(i + 1): getrandbits(k), k = (i + 1).bit_length(), repeated
+    until the draw is at most i.  For k <= 32 a draw is the generator's next
+    32-bit word shifted right by 32 - k.  Here the words come in blocks, one
+    call getrandbits(32 * b) for the b swaps still to do: every swap takes
+    at least one word, so no word is drawn that random.shuffle would not
+    draw, and the generator ends in the same state.  (Word i of a block is
+    bits 32i .. 32i+31 on a little-endian machine, the most significant
+    first on a big-endian one: to_bytes in the machine's order puts them in
+    drawing order.)  _book.shuffle checks the match before relying on it."""
+    cdef Py_ssize_t n = len(x), i = n - 1, p, b
+    cdef const unsigned char[::1] words
+    cdef unsigned int w, r
+    cdef int k = (n - 1).bit_length() if n > 1 else 1
+    if n > 0x80000000:
+        raise ValueError("too many items to shuffle 32 bits at a time")
+    while i >= 1:
+        b = i
+        words = getrandbits(32 * b).to_bytes(4 * b, sys.byteorder)
+        p = 0
+        while p < b and i >= 1:
+            while k > 1 and (<Py_ssize_t> 1 << (k - 1)) > i + 1:
+                k -= 1          # k = (i + 1).bit_length()
+            while (<Py_ssize_t> 1 << k) <= i + 1:
+                k += 1
+            memcpy(&w, &words[4 * p], 4)
+            p += 1
+            r = w >> (32 - k)
+            if r <= i:
+                x[i], x[r] = x[r], x[i]
+                i -= 1
+    return None
 
 
 cdef int _real_kind(cnp.ndarray a) noexcept:

@@ -22,7 +22,6 @@ The book's conventions: a sample x is a column vector (n_0, 1); training
 pairs are (x, y) with y a column vector (n_L, 1); test pairs are (x, label)
 with an integer label.  Sigmoid neurons and the quadratic cost throughout.
 """
-import random
 
 import numpy as np
 
@@ -90,7 +89,7 @@ class Network:
         with _training.exclusive(self._lock), _training.engine_threads() as n_max:
             threads = _training.ThreadPlan(n_max)
             for j in range(epochs):
-                random.shuffle(training_data)
+                _book.shuffle(training_data)      # random.shuffle's draws
                 # (max |x|, which the mini-batch form needs, is kept by samples)
                 _training.train_epoch(weights, biases, self.sizes, codes, _QUADRATIC,
                                       samples, None, samples.order_of(training_data),

@@ -23,7 +23,6 @@ slower NumPy path (fastbp._numpy_path).
 Files written by ``save`` are network2.py's JSON, and ``load`` reads the
 book's files (see fastbp.io).
 """
-import random
 
 import numpy as np
 
@@ -217,7 +216,7 @@ class Network:
         with _training.exclusive(self._lock), _training.engine_threads() as n_max:
             threads = _training.ThreadPlan(n_max)
             for j in range(epochs):
-                random.shuffle(training_data)
+                _book.shuffle(training_data)      # random.shuffle's draws
                 path.train_epoch(weights, biases, self.sizes, self._codes(), cost,
                                  X, Y, order_of(training_data), mini_batch_size, eta, decay,
                                  xmax=xmax, threads=threads, book=book)

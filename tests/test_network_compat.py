@@ -15,7 +15,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit
 
 import fastbp.network as network
-from fastbp import _engine
+from fastbp import _book, _engine
 
 import reference as ref
 
@@ -194,6 +194,36 @@ def test_sgd_without_test_data_prints_complete(small_data, capsys):
     net, _ = twin_networks([6, 5, 4], seed=2)
     run_sgd(net, list(training), 5, 2, 4, 3.0)
     assert capsys.readouterr().out == "Epoch 0 complete\nEpoch 1 complete\n"
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 31, 32, 33, 255, 256, 257, 1000, 4097])
+@pytest.mark.parametrize("seed", [0, 1, 7, 12345])
+def test_compiled_shuffle_draws_as_random_shuffle(n, seed):
+    """The compiled loop of _book.shuffle against CPython's random.shuffle:
+    the same order, and the generator left in the same state."""
+    ours, theirs = random.Random(seed), random.Random(seed)
+    mine = [object() for _ in range(n)]
+    reference = list(mine)
+    _engine.shuffle_like_random(mine, ours.getrandbits)
+    theirs.shuffle(reference)
+    assert [id(x) for x in mine] == [id(x) for x in reference]
+    assert ours.getstate() == theirs.getstate()
+
+
+def test_book_shuffle_runs_compiled_here_and_defers_to_a_replaced_shuffle(monkeypatch):
+    assert _book._shuffle_matches()     # else SGD would quietly lose the compiled loop
+    random.seed(3)
+    a = list(range(100))
+    _book.shuffle(a)
+    after = random.random()
+    random.seed(3)
+    b = list(range(100))
+    random.shuffle(b)
+    assert a == b and random.random() == after
+    calls = []
+    monkeypatch.setattr(random, "shuffle", calls.append)
+    _book.shuffle(a)
+    assert calls == [a] and a == b
 
 
 def test_sgd_shuffles_the_callers_list_in_place(small_data, capsys):
