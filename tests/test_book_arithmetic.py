@@ -32,13 +32,10 @@ pytestmark = pytest.mark.skipif(not _engine.BOOK_ARITHMETIC,
                                 reason="NumPy's exp loop was not found")
 
 
-@pytest.fixture
-def four_blocks():
-    """Layers cut into up to four blocks, so that 3 and 4 threads really run
-    (the engine clamps threads to the blocks: two on a 2-CPU machine)."""
-    previous = _engine._set_blocks(4)
-    yield
-    _engine._set_blocks(previous)
+# Layers cut into up to four blocks, so that 3 and 4 threads really run (the
+# engine clamps threads to the blocks: two on a 2-CPU machine).
+FOUR_BLOCKS = pytest.mark.parametrize("blocks", [4], indirect=True,
+                                      ids=lambda b: f"{b}-blocks")
 
 
 class ColumnReference(ref.BookStyleNetwork):
@@ -185,8 +182,9 @@ def test_the_engine_checked_the_batched_products_when_it_loaded():
                                  and _engine._book_gemv_matches_dgemv())
 
 
+@FOUR_BLOCKS
 @pytest.mark.parametrize("threads", [1, 3])
-def test_without_the_batched_products_the_epochs_are_the_same(four_blocks, threads,
+def test_without_the_batched_products_the_epochs_are_the_same(blocks, threads,
                                                               monkeypatch):
     """With one dgemv call per sample instead (where the check fails), the
     epochs still equal the reference bit for bit."""
@@ -202,14 +200,16 @@ def test_without_the_batched_products_the_epochs_are_the_same(four_blocks, threa
                                                       ([20, 64, 33, 10], 4, 4),
                                                       ([5, 4, 3, 2], 2, 1),
                                                       ([784, 30, 10], 1, 1)])
+@FOUR_BLOCKS
 def test_the_book_path_shares_out_only_layers_of_8_neurons_a_thread(
-        four_blocks, sizes, threads, expected):
+        blocks, sizes, threads, expected):
     if not _engine.BOOK_BLOCKS:
         pytest.skip("the block premise does not hold here")
     assert _engine.book_threads(sizes, threads) == expected
 
 
-def test_without_the_block_premise_the_book_path_runs_on_one_thread(four_blocks, monkeypatch):
+@FOUR_BLOCKS
+def test_without_the_block_premise_the_book_path_runs_on_one_thread(blocks, monkeypatch):
     monkeypatch.setattr(_engine, "BOOK_BLOCKS", False)
     sizes = [20, 40, 10]
     assert _engine.book_threads(sizes, 2) == 1
@@ -361,15 +361,17 @@ def book_epochs(sizes, data, epochs, batch_size, eta, threads, seed=1, lmbda=Non
                                                   ([5, 4, 3, 2], 101, 7),
                                                   ([20, 64, 33, 10], 200, 16),
                                                   ([3, 2], 50, 50)])
+@FOUR_BLOCKS
 @pytest.mark.parametrize("threads", [1, 2, 3, 4])
-def test_epochs_equal_the_reference_bit_for_bit(four_blocks, sizes, n, batch_size, threads):
+def test_epochs_equal_the_reference_bit_for_bit(blocks, sizes, n, batch_size, threads):
     data = book_problem(sizes, n, seed=len(sizes) + n)
     ours, reference = book_epochs(sizes, data, 2, batch_size, 3.0, threads)
     assert_identical(ours, reference)
 
 
+@FOUR_BLOCKS
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_network2_epochs_equal_the_reference_bit_for_bit(four_blocks, threads):
+def test_network2_epochs_equal_the_reference_bit_for_bit(blocks, threads):
     sizes = [30, 40, 10]
     data = book_problem(sizes, 150, seed=4)
     ours, reference = book_epochs(sizes, data, 2, 7, 0.5, threads, lmbda=5.0)
@@ -545,9 +547,10 @@ def test_network2_update_mini_batch_is_the_books_step():
         assert_identical(net.weights + net.biases, ref2.weights + ref2.biases)
 
 
+@FOUR_BLOCKS
 @pytest.mark.parametrize("threads", [2, 4])
 @pytest.mark.parametrize("good", [0, 1, 2, 3])
-def test_divergence_on_threads_keeps_the_last_good_mini_batch(four_blocks, threads, good):
+def test_divergence_on_threads_keeps_the_last_good_mini_batch(blocks, threads, good):
     """As above, with the feedforward and the step's rows split over threads
     that must all agree."""
     sizes = [10, 32, 4]
@@ -568,8 +571,9 @@ def test_divergence_on_threads_keeps_the_last_good_mini_batch(four_blocks, threa
 
 @pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
                     reason="SIGINT is not Python's default handler here")
+@FOUR_BLOCKS
 @pytest.mark.parametrize("threads", [2, 4])
-def test_sigint_on_threads_leaves_a_completed_mini_batch(four_blocks, threads):
+def test_sigint_on_threads_leaves_a_completed_mini_batch(blocks, threads):
     """Epochs on several threads, a signal checked after every mini-batch:
     the weights are those after some number of whole mini-batches, replayed
     one call each on one thread (which equals the reference, above)."""
