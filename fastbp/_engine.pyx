@@ -47,6 +47,7 @@ from libc.string cimport memcpy, memset
 from libc.math cimport fabs
 from libc.float cimport DBL_MAX
 from cython cimport floating
+cimport cython
 from cython.parallel cimport parallel, prange, threadid
 cimport openmp
 
@@ -457,7 +458,8 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
     Consecutive mini-batches alternate between two sets of activations A^l,
     targets and maxima (`parity`), so that a thread can start the next
     mini-batch while another still reads the last one's in its update: the
-    only barriers are those inside _forward and _backward.  (A network
+    barriers a mini-batch needs are those inside _forward and _backward,
+    besides _step_is_safe's when it rescans and _interrupted's.  (A network
     without hidden layers has none in _forward, so there the targets'
     gather, shared between the threads, ends with one.)"""
     cdef Py_ssize_t start = 0, m, r0, r1, since_look = 0, L = net.L
@@ -665,9 +667,10 @@ cdef class PairRows:
         return out
 
 
+@cython.boundscheck(True)     # getrandbits is Python code: it could shrink x
 def shuffle_like_random(list x, object getrandbits):
     """Shuffle the list x in place exactly as random.Random.shuffle does,
-    given the bound getrandbits of the generator (a random.Random).
+    given the bound getrandbits of the generator (a plain random.Random).
 
     random.shuffle swaps x[i] and x[j] for i = n-1 down to 1, j drawn by
     _randbelow(i + 1): getrandbits(k), k = (i + 1).bit_length(), repeated
@@ -675,26 +678,29 @@ def shuffle_like_random(list x, object getrandbits):
     32-bit word shifted right by 32 - k.  Here the words come in blocks, one
     call getrandbits(32 * b) for the b swaps still to do: every swap takes
     at least one word, so no word is drawn that random.shuffle would not
-    draw, and the generator ends in the same state.  (Word i of a block is
-    bits 32i .. 32i+31 on a little-endian machine, the most significant
-    first on a big-endian one: to_bytes in the machine's order puts them in
-    drawing order.)  _book.shuffle checks the match before relying on it."""
+    draw, and the generator ends in the same state.  getrandbits fills its
+    result from the least significant word up, the first drawn lowest, so
+    word p of a block is bytes 4p .. 4p+3 of its little-endian bytes.
+    _book.shuffle checks the match before relying on it."""
     cdef Py_ssize_t n = len(x), i = n - 1, p, b
     cdef const unsigned char[::1] words
-    cdef unsigned int w, r
+    cdef unsigned int w
+    cdef Py_ssize_t r
     cdef int k = (n - 1).bit_length() if n > 1 else 1
-    if n > 0x80000000:
+    if n >= 0x80000000:
         raise ValueError("too many items to shuffle 32 bits at a time")
     while i >= 1:
         b = i
-        words = getrandbits(32 * b).to_bytes(4 * b, sys.byteorder)
+        words = getrandbits(32 * b).to_bytes(4 * b, "little")
         p = 0
         while p < b and i >= 1:
             while k > 1 and (<Py_ssize_t> 1 << (k - 1)) > i + 1:
                 k -= 1          # k = (i + 1).bit_length()
             while (<Py_ssize_t> 1 << k) <= i + 1:
                 k += 1
-            memcpy(&w, &words[4 * p], 4)
+            w = (words[4 * p] | (<unsigned int> words[4 * p + 1] << 8)
+                 | (<unsigned int> words[4 * p + 2] << 16)
+                 | (<unsigned int> words[4 * p + 3] << 24))
             p += 1
             r = w >> (32 - k)
             if r <= i:

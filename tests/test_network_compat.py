@@ -220,10 +220,35 @@ def test_book_shuffle_runs_compiled_here_and_defers_to_a_replaced_shuffle(monkey
     b = list(range(100))
     random.shuffle(b)
     assert a == b and random.random() == after
+    assert _book._plain_random(random.shuffle.__self__)
     calls = []
     monkeypatch.setattr(random, "shuffle", calls.append)
     _book.shuffle(a)
     assert calls == [a] and a == b
+
+
+@pytest.mark.parametrize("where", ["instance", "class"])
+def test_book_shuffle_honours_a_replaced_randbelow(monkeypatch, where):
+    rng = random.Random(5)          # (the module's own would keep an attribute)
+    monkeypatch.setattr(random, "shuffle", rng.shuffle)
+    assert _book._plain_random(rng)
+    target = rng if where == "instance" else random.Random
+    monkeypatch.setattr(target, "_randbelow", lambda *args: 0)    # j = 0 every time
+    a = list(range(6))
+    _book.shuffle(a)
+    assert a == [1, 2, 3, 4, 5, 0]      # what random.shuffle does with that _randbelow
+
+
+def test_compiled_shuffle_survives_a_getrandbits_that_shrinks_the_list():
+    x = list(range(100))
+    draw = random.Random(0).getrandbits
+
+    def shrinking(k):
+        del x[10:]
+        return draw(k)
+
+    with pytest.raises(IndexError):
+        _engine.shuffle_like_random(x, shrinking)
 
 
 def test_sgd_shuffles_the_callers_list_in_place(small_data, capsys):
