@@ -41,9 +41,10 @@ def shuffle(data):
     draws from random's generator, the same order, the same state after.
 
     When random.shuffle is random.Random's own, of a plain random.Random
-    (_plain_random), and data is a list, the loop runs compiled (_engine.shuffle_like_random:
-    50,000 pairs in about 4 ms instead of 30); otherwise -- random.shuffle
-    replaced, say -- random.shuffle itself is called."""
+    (_plain_random), and data is a list, the loop runs compiled
+    (_engine.shuffle_like_random: 50,000 pairs in about 4 ms instead of 30);
+    otherwise -- random.shuffle replaced, say -- random.shuffle itself is
+    called."""
     f = random.shuffle
     rng = getattr(f, "__self__", None)
     if (type(data) is list and len(data) < 0x80000000 and _plain_random(rng)
