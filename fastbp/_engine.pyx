@@ -70,7 +70,6 @@ from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         fbp_book_gemv)
 
 import os
-import sys
 import numpy as np
 cimport numpy as cnp
 
@@ -686,7 +685,7 @@ def shuffle_like_random(list x, object getrandbits):
     cdef const unsigned char[::1] words
     cdef unsigned int w
     cdef Py_ssize_t r
-    cdef int k = (n - 1).bit_length() if n > 1 else 1
+    cdef int k = n.bit_length()     # (i + 1).bit_length(), i = n - 1 down to 1
     if n >= 0x80000000:
         raise ValueError("too many items to shuffle 32 bits at a time")
     while i >= 1:
@@ -694,10 +693,8 @@ def shuffle_like_random(list x, object getrandbits):
         words = getrandbits(32 * b).to_bytes(4 * b, "little")
         p = 0
         while p < b and i >= 1:
-            while k > 1 and (<Py_ssize_t> 1 << (k - 1)) > i + 1:
-                k -= 1          # k = (i + 1).bit_length()
-            while (<Py_ssize_t> 1 << k) <= i + 1:
-                k += 1
+            while (<Py_ssize_t> 1 << (k - 1)) > i + 1:
+                k -= 1
             w = (words[4 * p] | (<unsigned int> words[4 * p + 1] << 8)
                  | (<unsigned int> words[4 * p + 2] << 16)
                  | (<unsigned int> words[4 * p + 3] << 24))
@@ -1311,22 +1308,30 @@ def _dgemv_blocks_match_numpy():
     return True
 
 
+cdef Py_ssize_t _row_step(const double[:, :] A) noexcept:
+    """How many values apart the rows of A are, or -1 unless each row is
+    contiguous and the rows follow in order, a whole number of values apart
+    (what the book kernels take: a column slice of a wider array, say)."""
+    if A.strides[1] != sizeof(double) or A.strides[0] < 0 or A.strides[0] % sizeof(double):
+        return -1
+    return A.strides[0] // <Py_ssize_t> sizeof(double)
+
+
 def _book_gemv(const double[:, ::1] W, const double[:, :] A, wide=None):
     """fbp_book_gemv for NumPy arrays: Z with Z[s] = np.dot(W, A[s]) for
     each row of A (W C-contiguous, its columns a multiple of 4 below 2048;
     each row of A contiguous, the rows a whole number of values apart, in
     order).  wide: the AVX-512 variant (default: where the processor has it)."""
     cdef bint use_wide = fbp_book_gemv_wide() if wide is None else wide
+    cdef Py_ssize_t lda = _row_step(A)
     if (not fbp_book_gemv_usable(W.shape[1]) or (use_wide and not fbp_book_gemv_wide())
-            or A.shape[1] != W.shape[1] or A.strides[1] != sizeof(double)
-            or A.strides[0] < 0 or A.strides[0] % sizeof(double)):
+            or A.shape[1] != W.shape[1] or lda < 0):
         raise ValueError("fbp_book_gemv does not take these arrays on this machine")
     Z = np.zeros((A.shape[0], W.shape[0]))
     cdef double[:, ::1] out = Z
     if A.shape[0] and W.shape[0]:
         fbp_book_gemv(&out[0, 0], out.shape[1], &W[0, 0], W.shape[0], W.shape[1],
-                      &A[0, 0], A.strides[0] // <Py_ssize_t> sizeof(double), A.shape[0],
-                      use_wide)
+                      &A[0, 0], lda, A.shape[0], use_wide)
     return Z
 
 
@@ -1869,15 +1874,15 @@ def _book_weight_step(double[:, ::1] W_new, const double[:, ::1] W,
     D[k]^T A[k]); returns whether every new weight is within limit.  A's
     rows may lie apart (a column slice of a wider array)."""
     cdef int ok
+    cdef Py_ssize_t lda = _row_step(A)
     if (W_new.shape[0] != W.shape[0] or W_new.shape[1] != W.shape[1] or D.shape[1] != W.shape[0]
             or A.shape[1] != W.shape[1] or A.shape[0] != D.shape[0] or D.shape[0] == 0):
         raise ValueError("W_new, W (n_out x n_in), D (m x n_out) and A (m x n_in) do not fit")
-    if A.strides[1] != sizeof(double) or A.strides[0] < 0 or A.strides[0] % sizeof(double):
+    if lda < 0:
         raise ValueError("A's rows must be contiguous, in order")
     with nogil:
         ok = fbp_book_weight_step(&W_new[0, 0], &W[0, 0], &D[0, 0], D.shape[1], &A[0, 0],
-                                  A.strides[0] // <Py_ssize_t> sizeof(double), D.shape[0],
-                                  W.shape[0], W.shape[1], decay, c, limit)
+                                  lda, D.shape[0], W.shape[0], W.shape[1], decay, c, limit)
     return bool(ok)
 
 

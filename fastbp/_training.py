@@ -238,9 +238,9 @@ def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,
     _engine.Samples (see _book.training_samples) and Y is None.
     xmax = max |X| (see _checks.max_abs) saves a pass over X when given.
     threads is a number of threads or a ThreadPlan; either way an upper
-    bound, since a small network trains on fewer.  book=True rounds every operation as the book's network.py
-    and network2.py do (_engine.train_epoch_book: sigmoid layers; see
-    book_arithmetic_fits)."""
+    bound, since a small network trains on fewer.  book=True rounds every
+    operation as the book's network.py and network2.py do
+    (_engine.train_epoch_book: sigmoid layers; see book_arithmetic_fits)."""
     if book and any(code != _SIGMOID for code in act_codes):
         raise ValueError("the book's arithmetic is for sigmoid layers only")
     data = X if isinstance(X, _engine.Samples) else _engine.matrix_samples(X, Y)

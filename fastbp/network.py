@@ -11,10 +11,10 @@ Python loop over samples, with every floating-point operation of
 network.py's in network.py's order (the sums of the same BLAS calls, NumPy's
 own exp, the gradients summed sample by sample): the weights are network.py's
 bit for bit.  That rests on SciPy's BLAS computing np.dot's bits, which
-fastbp checks when it loads (fastbp._engine.BOOK_ARITHMETIC).  Where it does not hold, and
-for a network with a single-neuron layer (np.dot multiplies a single row or
-column by other routes), SGD trains in the engine's mini-batch form instead:
-the same to rounding.  ``backprop(x, y)`` and ``feedforward(a)`` of one
+fastbp checks when it loads (fastbp._engine.BOOK_ARITHMETIC).  Where it does
+not hold, and for a network with a single-neuron layer (np.dot multiplies a
+single row or column by other routes), SGD trains in the engine's mini-batch
+form instead: the same to rounding.  ``backprop(x, y)`` and ``feedforward(a)`` of one
 sample follow the book's arithmetic too; ``evaluate`` and ``feedforward`` of
 several columns at once compute in mini-batch form.
 
