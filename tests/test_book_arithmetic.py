@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 from scipy.linalg import blas
-import threadpoolctl
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastbp.network as network
 import fastbp.network2 as network2
@@ -130,7 +129,7 @@ HASWELL_DGEMV = {"haswell", "skylakex"}
 
 def scipy_openblas_architecture():
     """The core type of the OpenBLAS SciPy calls (lower case), or None."""
-    for info in threadpoolctl.threadpool_info():
+    for info in threadpool_info():
         if info.get("internal_api") == "openblas" and is_scipys_blas(info):
             return (info.get("architecture") or "").lower()
     return None
