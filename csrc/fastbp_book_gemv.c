@@ -118,7 +118,10 @@ GEMV_INLINE GEMV_TARGET void rows1(double *z, const double *W, ptrdiff_t n_in,
     z[0] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(u, u));
 }
 
-/* gemv_rows_S: the whole product, S samples at a time (S a constant). */
+/* gemv_rows_S: the whole product, S samples at a time (S a constant), then
+ * the m mod S samples left over: the switch hands rows4 a constant count, so
+ * that each case is compiled with its loops unrolled (cases S and up never
+ * happen; the AVX2 variant, S = 3, leaves 1 or 2). */
 #define DEFINE_GEMV_ROWS(NAME, TARGET, S)                                          \
 TARGET static void NAME(double *Z, ptrdiff_t ldz, const double *W,               \
                         ptrdiff_t n_rows, ptrdiff_t n_in, const double *A,       \
