@@ -228,12 +228,41 @@ def _contiguous(arr, dtype):
 
 
 def bind_parameters(net, dtype):
-    """A network's weights and biases checked and as the engine needs them;
-    the lists on ``net`` are rebound if an entry had to be converted (the
-    engine then trains the converted arrays in place)."""
+    """A network's weights and biases checked and as the engine needs them,
+    in new lists (so that what the engine reads is what was checked, whatever
+    is done to the network's lists meanwhile); the lists on ``net`` are
+    rebound if an entry had to be converted (the engine then trains the
+    converted arrays in place)."""
     w, b = check_parameters(net.weights, net.biases, net.sizes, dtype)
     if not isinstance(net.weights, list) or any(x is not y for x, y in zip(w, net.weights)):
-        net.weights = w
+        net.weights = list(w)
     if not isinstance(net.biases, list) or any(x is not y for x, y in zip(b, net.biases)):
-        net.biases = b
-    return net.weights, net.biases
+        net.biases = list(b)
+    return w, b
+
+
+def parameter_names(weights, biases):
+    """(name, array) for each parameter, named as on the network."""
+    return ([(f"weights[{l}]", w) for l, w in enumerate(weights)]
+            + [(f"biases[{l}]", b) for l, b in enumerate(biases)])
+
+
+def check_separate(weights, biases):
+    """Refuse parameters that share memory: training updates each array in
+    place, so two layers (or a layer's weights and biases) in one buffer
+    would each take the other's steps."""
+    named = parameter_names(weights, biases)
+    for i, (name_a, a) in enumerate(named):
+        for name_b, b in named[i + 1:]:
+            if np.may_share_memory(a, b):
+                raise ValueError(f"{name_a} and {name_b} share memory, and training "
+                                 "updates each in place: give each its own array "
+                                 "(e.g. with .copy())")
+
+
+def apart_from(arr, weights, biases):
+    """arr, or a copy of it where it shares memory with a parameter, so that
+    training, which updates the parameters in place, reads it unchanged."""
+    if any(np.may_share_memory(arr, p) for _, p in parameter_names(weights, biases)):
+        return np.array(arr, order="C")
+    return arr

@@ -65,7 +65,8 @@ class Network:
     weights : list of arrays, weights[l] of shape (n_{l+1}, n_l)
     biases : list of arrays, biases[l] of shape (n_{l+1}, 1)
         The book's shapes.  Training updates these arrays in place; they may
-        be read or replaced between calls.
+        be read or replaced between calls (or between epochs, by fit's
+        callback), each with memory of its own.
     """
 
     def __init__(self, sizes, activations="sigmoid", cost="quadratic",
@@ -190,7 +191,9 @@ class Network:
         verbose : bool, print one line per epoch.
         callback : callable(epoch, history) or None, called after each epoch
             with the history so far (for progress reports; one fit call then
-            checks and converts X and Y once for all its epochs).
+            checks and converts X and Y once for all its epochs).  Weights and
+            biases it assigns to the network are checked and trained from
+            the next epoch on.
 
         Returns
         -------
@@ -215,7 +218,10 @@ class Network:
             X_val = self._inputs(X_val, "validation_data X")
             Y_val, labels_val = _checks.check_targets(
                 "validation_data Y", Y_val, X_val.shape[0], self.sizes[-1], self.dtype)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
         weights, biases = self._parameters()
+        X, Y = (_checks.apart_from(A, weights, biases) for A in (X, Y))
         acts, cost = self._codes()
         n = X.shape[0]
         decay = 1.0 - eta * lmbda / n
@@ -223,6 +229,8 @@ class Network:
         with _training.exclusive(self._lock), _training.engine_threads(n_threads) as n_max:
             threads = _training.ThreadPlan(n_max)
             for epoch in range(epochs):
+                # Checked again each epoch: a callback may have replaced them.
+                weights, biases = self._training_parameters(X, Y)
                 order = self.rng.permutation(n)
                 t0 = time.perf_counter()
                 self._path().train_epoch(weights, biases, self.sizes, acts, cost, X, Y,
@@ -243,6 +251,17 @@ class Network:
                 if callback is not None:
                     callback(epoch, history)
         return history
+
+    def _training_parameters(self, X, Y):
+        """The parameters fit trains this epoch, checked: in their own memory,
+        apart from each other and from the training data."""
+        weights, biases = self._parameters()
+        _checks.check_separate(weights, biases)
+        if _checks.apart_from(X, weights, biases) is not X or \
+                _checks.apart_from(Y, weights, biases) is not Y:
+            raise ValueError("the network's weights or biases share memory with X or Y, "
+                             "which fit reads while it updates them")
+        return weights, biases
 
     # _record and _diagnose take the arrays fit checked and trains, never
     # self.weights: another thread may rebind that meanwhile.

@@ -525,3 +525,73 @@ def test_float64_inputs_beyond_float32s_range_are_refused_by_a_float32_network(m
         np.testing.assert_array_equal(p, q)
     X[2, 1] = -3e38                   # within it
     assert np.isfinite(net.feedforward(X)).all()
+
+
+# ---------------------------------------------------------------------------
+# The parameters fit trains: checked every epoch, in memory of their own
+
+def test_a_callback_that_is_not_callable_is_refused_before_training(net, data):
+    X, labels, _ = data
+    assert_refused(net, lambda: net.fit(X, labels, 2, 8, 0.5, callback=5), "callback")
+
+
+def test_parameters_a_callback_assigns_are_checked_and_trained_from_the_next_epoch(data):
+    X, labels, _ = data
+    a = fastbp.Network([N_IN, 6, N_OUT], seed=3)
+    b = fastbp.Network([N_IN, 6, N_OUT], seed=3)
+    new_w = np.linspace(-1, 1, 6 * N_OUT).reshape(N_OUT, 6)
+
+    def replace(epoch, history):
+        if epoch == 0:
+            a.weights[1] = np.asfortranarray(new_w)     # converted, then trained
+
+    a.fit(X, labels, 3, 8, 0.5, callback=replace)
+    b.fit(X, labels, 1, 8, 0.5)
+    b.weights[1] = new_w.copy()
+    b.fit(X, labels, 2, 8, 0.5)
+    for p, q in zip(a.weights + a.biases, b.weights + b.biases):
+        np.testing.assert_array_equal(p, q)
+
+    guard = np.zeros(64)
+
+    def misshape(epoch, history):
+        a.weights[1] = guard[:N_OUT].reshape(N_OUT, 1)  # the wrong shape
+
+    with pytest.raises(ValueError, match=r"weights\[1\] must have shape"):
+        a.fit(X, labels, 2, 8, 0.5, callback=misshape)
+    assert not guard.any()
+
+
+@pytest.mark.parametrize("shared", ["layers", "weights and biases"])
+def test_parameters_that_share_memory_are_refused_by_fit(shared):
+    net = fastbp.Network([4, 4, 4], seed=1)
+    if shared == "layers":
+        net.weights[1] = net.weights[0]
+        match = r"weights\[0\] and weights\[1\] share memory"
+    else:
+        buffer = np.zeros(4 * 4 + 4)
+        net.weights[0] = buffer[:16].reshape(4, 4)
+        net.biases[0] = buffer[12:16].reshape(4, 1)    # overlaps the last row
+        match = r"weights\[0\] and biases\[0\] share memory"
+    X = np.random.default_rng(0).random((10, 4))
+    assert_refused(net, lambda: net.fit(X, np.arange(10) % 4, 1, 5, 0.5), match)
+    net.feedforward(X)                  # reading them is fine
+
+
+@pytest.mark.parametrize("which", ["X", "Y"])
+def test_training_data_in_the_networks_own_arrays_is_read_as_it_was(which):
+    """fit reads a copy of data that shares memory with the parameters it
+    updates: the result is that of training on the data's values."""
+    rng = np.random.default_rng(5)
+    a = fastbp.Network([4, 4, 4], seed=2)
+    b = fastbp.Network([4, 4, 4], seed=2)
+    X, Y = rng.random((4, 4)), rng.random((4, 4))
+    if which == "X":
+        a.weights[0][...] = b.weights[0][...] = X
+        a.fit(a.weights[0], Y, 3, 2, 0.5)
+    else:
+        a.weights[1][...] = b.weights[1][...] = Y
+        a.fit(X, a.weights[1], 3, 2, 0.5)
+    b.fit(X, Y, 3, 2, 0.5)
+    for p, q in zip(a.weights + a.biases, b.weights + b.biases):
+        np.testing.assert_array_equal(p, q)
