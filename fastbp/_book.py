@@ -6,6 +6,7 @@ with an integer label.  The engine reads training pairs where they lie
 (training_samples); everything else -- and pairs of any other form -- is
 turned into rows of float64 matrices here, checked on the way.
 """
+import contextlib
 import functools
 import random
 
@@ -194,6 +195,31 @@ def feedforward(weights, biases, sizes, codes, X, path=_training):
 def parameters(net):
     """A book network's weights and biases as the engine needs them."""
     return _checks.bind_parameters(net, DTYPE)
+
+
+@contextlib.contextmanager
+def new_parameters(net):
+    """Copies of a book network's weights and biases, for training to update;
+    they become net.weights and net.biases when the block ends, however it
+    ends (after an error, they hold the last completed mini-batch).
+
+    network.py makes new arrays at every step instead of updating its own, so
+    an array taken from the network before is never changed by training --
+    not even one that is also a training input -- and layers that started as
+    one array train apart; so here."""
+    weights, biases = parameters(net)
+    copies = [_copy(p) for p in weights], [_copy(p) for p in biases]
+    try:
+        yield copies
+    finally:
+        net.weights, net.biases = copies
+
+
+def _copy(arr):
+    """A copy of arr starting on a cache line (as the engine's threads want)."""
+    out = _engine.aligned_empty(arr.shape, arr.dtype)
+    np.copyto(out, arr)
+    return out
 
 
 def check_sgd(training_data, epochs, mini_batch_size, eta):

@@ -83,17 +83,18 @@ class Network:
         if test_data:
             test_data = list(test_data)
             X_test, labels_test = _book.stack_labelled("test_data", test_data, self.sizes)
-        weights, biases = _book.parameters(self)
         codes = self._codes()
-        book = _training.book_arithmetic_fits(weights, biases, self.sizes)
         with _training.exclusive(self._lock), _training.engine_threads() as n_max:
             threads = _training.ThreadPlan(n_max)
             for j in range(epochs):
                 _book.shuffle(training_data)      # random.shuffle's draws
-                # (max |x|, which the mini-batch form needs, is kept by samples)
-                _training.train_epoch(weights, biases, self.sizes, codes, _QUADRATIC,
-                                      samples, None, samples.order_of(training_data),
-                                      mini_batch_size, eta, threads=threads, book=book)
+                with _book.new_parameters(self) as (weights, biases):
+                    # (max |x|, which the mini-batch form needs, is kept by samples)
+                    _training.train_epoch(
+                        weights, biases, self.sizes, codes, _QUADRATIC, samples, None,
+                        samples.order_of(training_data), mini_batch_size, eta,
+                        threads=threads,
+                        book=_training.book_arithmetic_fits(weights, biases, self.sizes))
                 if test_data:
                     correct = int(np.sum(_argmax_rows(self._outputs(X_test)) == labels_test))
                     print("Epoch {0}: {1} / {2}".format(j, correct, len(test_data)))
@@ -106,12 +107,12 @@ class Network:
         mini_batch = list(mini_batch)
         eta = _checks.check_float("eta", eta, minimum=0.0, strict=True)
         samples = _book.training_samples("mini_batch", mini_batch, self.sizes)
-        weights, biases = _book.parameters(self)
-        book = _training.book_arithmetic_fits(weights, biases, self.sizes)
-        with _training.exclusive(self._lock):
+        with _training.exclusive(self._lock), _book.new_parameters(self) as (weights, biases):
             _training.train_epoch(weights, biases, self.sizes, self._codes(), _QUADRATIC,
                                   samples, None, np.arange(len(mini_batch)),
-                                  len(mini_batch), eta, book=book)
+                                  len(mini_batch), eta,
+                                  book=_training.book_arithmetic_fits(weights, biases,
+                                                                      self.sizes))
 
     def backprop(self, x, y):
         """Return ``(nabla_b, nabla_w)``, the gradient of the cost C_x of one

@@ -205,21 +205,21 @@ class Network:
                                                        self.sizes)
             Y_eval = _checks.one_hot("evaluation_data", labels_eval, self.sizes[-1], _DTYPE)
             n_data = len(evaluation_data)
-        weights, biases = _book.parameters(self)
         decay = 1.0 - eta * (lmbda / n)
-        book = path is _training and _training.book_arithmetic_fits(weights, biases,
-                                                                    self.sizes)
-        if xmax is None and path is _training and not book:
-            xmax = _checks.max_abs(X)
         evaluation_cost, evaluation_accuracy = [], []
         training_cost, training_accuracy = [], []
         with _training.exclusive(self._lock), _training.engine_threads() as n_max:
             threads = _training.ThreadPlan(n_max)
             for j in range(epochs):
                 _book.shuffle(training_data)      # random.shuffle's draws
-                path.train_epoch(weights, biases, self.sizes, self._codes(), cost,
-                                 X, Y, order_of(training_data), mini_batch_size, eta, decay,
-                                 xmax=xmax, threads=threads, book=book)
+                with _book.new_parameters(self) as (weights, biases):
+                    book = path is _training and _training.book_arithmetic_fits(
+                        weights, biases, self.sizes)
+                    if xmax is None and path is _training and not book:
+                        xmax = _checks.max_abs(X)
+                    path.train_epoch(weights, biases, self.sizes, self._codes(), cost,
+                                     X, Y, order_of(training_data), mini_batch_size, eta,
+                                     decay, xmax=xmax, threads=threads, book=book)
                 print("Epoch {} training complete".format(j))
                 if monitor_training_cost or monitor_training_accuracy:
                     A = self._outputs(X)
@@ -257,10 +257,9 @@ class Network:
             X, Y = _book.training_samples("mini_batch", mini_batch, self.sizes), None
         else:
             X, Y = _book.stack_pairs("mini_batch", mini_batch, self.sizes)
-        weights, biases = _book.parameters(self)
-        book = path is _training and _training.book_arithmetic_fits(weights, biases,
-                                                                    self.sizes)
-        with _training.exclusive(self._lock):
+        with _training.exclusive(self._lock), _book.new_parameters(self) as (weights, biases):
+            book = path is _training and _training.book_arithmetic_fits(weights, biases,
+                                                                        self.sizes)
             path.train_epoch(weights, biases, self.sizes, self._codes(), cost, X, Y,
                              np.arange(len(mini_batch)), len(mini_batch), eta,
                              1.0 - eta * (lmbda / n), book=book)

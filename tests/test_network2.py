@@ -203,6 +203,30 @@ def test_monitors_off_and_reading_weights_between_calls(synthetic, capsys):
         assert_allclose(p, r, rtol=0, atol=1e-12)
 
 
+
+@pytest.mark.parametrize("monitor", [False, True])
+def test_training_makes_new_arrays_as_network2_does(synthetic, capsys, monitor):
+    """Arrays taken from the network before SGD or update_mini_batch keep
+    their values, a training input that is one of them included (network2.py
+    makes new arrays at every step); the steps are the reference's."""
+    training, _ = synthetic
+    np.random.seed(13)
+    ref = ReferenceNetwork2([8, 8, 4])
+    np.random.seed(13)
+    net = network2.Network([8, 8, 4])
+    for obj in (net, ref):
+        taken = obj.weights + obj.biases
+        before = [p.copy() for p in taken]
+        data = [(obj.biases[0], training[0][1])] + training[1:]
+        random.seed(3)
+        obj.SGD(data, 2, 10, 0.5, lmbda=1.0, monitor_training_cost=monitor)
+        step = obj.update_mini_batch if obj is net else obj.step
+        step(data[:6], 0.5, 1.0, len(data))
+        for p, q in zip(taken, before):
+            assert_array_equal(p, q)
+    for p, r in zip(net.weights + net.biases, ref.weights + ref.biases):
+        assert_allclose(p, r, rtol=0, atol=1e-12)
+
 def test_a_cost_class_of_ones_own_runs_on_the_numpy_path(synthetic, capsys):
     """A cost class written the book's way, not one of the two built in."""
     class HalfSquares:

@@ -305,6 +305,71 @@ def test_parameters_read_and_assigned_between_calls(small_data, capsys):
     assert not np.array_equal(snapshot[0], net.weights[0])
 
 
+# network.py makes new arrays at every step instead of updating its own: an
+# array taken from the network never changes, a training input that is one
+# of the network's arrays keeps its values, and layers that start as one
+# array train apart.  Checked on the reference, which does the same.
+
+@pytest.mark.parametrize("call", ["SGD", "update_mini_batch"])
+def test_training_leaves_arrays_taken_before_unchanged(small_data, capsys, call):
+    training, _ = small_data
+    net, book = twin_networks([6, 5, 4], seed=8)
+    for obj in (net, book):
+        taken = obj.weights + obj.biases
+        before = [p.copy() for p in taken]
+        if call == "SGD":
+            run_sgd(obj, list(training), 3, 2, 4, 3.0)
+        else:
+            obj.update_mini_batch(training[:5], 3.0)
+        for p, q in zip(taken, before):
+            assert_array_equal(p, q)
+        assert not any(p is q for p, q in zip(taken, obj.weights + obj.biases))
+    assert_same_parameters(net, book, atol=1e-10)
+
+
+def test_a_training_input_that_is_a_bias_vector_keeps_its_values(small_data, capsys):
+    training, _ = small_data
+    net, book = twin_networks([6, 6, 4], seed=9)
+    for obj in (net, book):
+        x = obj.biases[0]
+        x0 = x.copy()
+        run_sgd(obj, [(x, training[0][1])] + training[1:], 4, 2, 5, 3.0)
+        assert_array_equal(x, x0)
+    assert_same_parameters(net, book, atol=1e-10)
+
+
+def test_layers_given_one_array_train_apart(small_data, capsys):
+    training, _ = small_data
+    net, book = twin_networks([6, 6, 6, 4], seed=10)
+    for obj in (net, book):
+        obj.weights[1] = obj.weights[0][:, :]      # a view: the same memory
+        run_sgd(obj, list(training), 5, 2, 4, 3.0)
+        assert not np.may_share_memory(obj.weights[0], obj.weights[1])
+    assert_same_parameters(net, book, atol=1e-10)
+
+
+def test_a_failed_epoch_keeps_the_last_good_mini_batch_on_the_network(small_data, capsys):
+    """Targets of 1e305 make the third mini-batch's step overflow: SGD raises,
+    and the network holds the arrays trained by the first two, as the
+    reference's after those two."""
+    training, _ = small_data
+    net, book = twin_networks([6, 5, 4], seed=12)
+    data = [(x, y * 1e305 if i == 9 else y) for i, (x, y) in enumerate(training)]
+    taken = [p.copy() for p in net.weights + net.biases]
+    random.seed(0)
+    order = list(data)
+    random.shuffle(order)
+    bad = next(i for i, (x, y) in enumerate(order) if y.max() > 1)
+    random.seed(0)
+    with pytest.raises(FloatingPointError):
+        net.SGD(data, 1, 4, 3.0)
+    for k in range(0, bad // 4 * 4, 4):
+        book.update_mini_batch(order[k:k + 4], 3.0)
+    assert_same_parameters(net, book, atol=1e-12)
+    assert bad >= 4 and not all(np.array_equal(p, q)
+                                for p, q in zip(taken, net.weights + net.biases))
+
+
 # ---------------------------------------------------------------------------
 # Parity on real data
 #
