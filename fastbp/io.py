@@ -157,6 +157,9 @@ def _read_json(path):
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(path, f"not a network file: it is neither a fastbp .npz file nor "
                           f"valid JSON ({exc}); the file may be truncated or corrupt") from None
+    except RecursionError:
+        raise _fail(path, "not a network file: its JSON is nested too deeply "
+                          "to read") from None
     if not isinstance(data, dict):
         raise _fail(path, "not a network file: the JSON holds a "
                           f"{type(data).__name__}, not an object with keys "
@@ -166,7 +169,7 @@ def _read_json(path):
         raise _fail(path, f"not a network file: the JSON lacks the keys {missing} "
                           "(network2's layout has sizes, weights, biases and cost)")
     cost = data["cost"]
-    if cost not in COST_NAMES:
+    if not isinstance(cost, str) or cost not in COST_NAMES:
         raise _fail(path, f"unknown cost {cost!r}; fastbp knows {sorted(COST_NAMES)}")
     dtype = data.get("dtype", "float64")
     activations = data.get("activations", "sigmoid")
@@ -181,6 +184,10 @@ def _read_npz(path):
     except Exception as exc:       # BadZipFile, EOFError, zlib.error, ValueError...
         raise _fail(path, f"not a readable .npz file ({type(exc).__name__}: {exc}); "
                           "the file may be truncated or corrupt") from None
+    strays = sorted(k for k, v in arrays.items() if not isinstance(v, np.ndarray))
+    if strays:
+        raise _fail(path, f"not a fastbp network file: the .npz members {strays} "
+                          "are not NumPy arrays")
     fmt = arrays.get("format")
     if fmt is None or fmt.shape != () or str(fmt) != NPZ_FORMAT:
         raise _fail(path, f"not a fastbp network file: the .npz has no "
@@ -227,8 +234,9 @@ def _as_list(name, value):
     for l, v in enumerate(value):
         try:
             arr = np.array(v, dtype=np.float64) if isinstance(v, list) else np.asarray(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name}[{l}] is not a rectangular array of numbers") from None
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{name}[{l}] is not a rectangular array of numbers "
+                             "within float64's range") from None
         out.append(arr)
     return out
 

@@ -1,7 +1,9 @@
 """Saving and loading: network2's JSON both ways, fastbp's .npz, bad files,
 atomic writes."""
+import io
 import json
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -133,7 +135,21 @@ def bad_files(tmp_path):
         "nan.json": nan.encode(),
         "badcost.json": json.dumps(dict(data, cost="HingeCost")).encode(),
         "badsizes.json": json.dumps(dict(data, sizes=[4, "x", 2])).encode(),
+        "listcost.json": json.dumps(dict(data, cost=[1])).encode(),
+        "dictcost.json": json.dumps(dict(data, cost={})).encode(),
+        "huge.json": text.replace(str(data["weights"][0][0][0]), "1" + "0" * 400, 1).encode(),
+        "deep.json": b"[" * 100_000 + b"]" * 100_000,
+        "notarray.npz": _with_member(npz, "format.npy", b"not an array"),
     }
+
+
+def _with_member(npz, name, content):
+    """The bytes of the .npz archive ``npz`` with member ``name`` replaced."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(npz)) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, content if item.filename == name else src.read(item))
+    return out.getvalue()
 
 
 def test_bad_files_raise_clear_errors(tmp_path):
