@@ -291,14 +291,23 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
     def _targets(self, y):
         """y as the network's (n, n_outputs) output rows, standardised."""
         Y = y.reshape(len(y), -1).astype(np.float64)
-        return (Y - self._y_mean) / self._y_scale
+        with np.errstate(over="ignore"):
+            Y = (Y - self._y_mean) / self._y_scale
+        if not np.isfinite(Y).all():
+            raise ValueError("y is too large to standardise in float64 "
+                             "(values near 1e308): scale it down")
+        return Y
 
     def _start(self, X, y):
         """Build the network for (X, y) and fix the target scaling."""
         Y = y.reshape(len(y), -1).astype(np.float64)
         if self.scale_targets:
-            scale = Y.std(axis=0)
-            self._y_mean = Y.mean(axis=0)
+            # mean and standard deviation of Y / max|Y|, then scaled back:
+            # the squares of targets beyond 1e154 would overflow
+            big = np.max(np.abs(Y), axis=0)
+            big = np.where(big > 0, big, 1.0)
+            scale = (Y / big).std(axis=0) * big
+            self._y_mean = (Y / big).mean(axis=0) * big
             self._y_scale = np.where(scale > 0, scale, 1.0)
         else:
             self._y_mean = np.zeros(Y.shape[1])

@@ -237,6 +237,22 @@ def test_regressor_prediction_is_the_scaled_linear_output():
 
 
 @needs_sklearn
+@pytest.mark.parametrize("size", [1e160, 1e300])
+def test_regressor_standardises_targets_whose_squares_overflow(size):
+    """Targets of 1e160 and beyond are standardised as their scaled copies
+    are (np.std of them would overflow), and predicted finite."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((20, 2))
+    y = np.arange(20.0)
+    small = NetworkRegressor(epochs=2, random_state=0).fit(X, y)
+    huge = NetworkRegressor(epochs=2, random_state=0).fit(X, y * size)
+    for p, q in zip(small.network_.weights, huge.network_.weights):
+        assert_allclose(p, q, rtol=1e-12, atol=1e-12)
+    assert_allclose(huge.predict(X), small.predict(X) * size, rtol=1e-9)
+    with pytest.raises(ValueError, match="too large"):
+        NetworkRegressor(epochs=1).fit(X, np.where(y > 10, 1.7e308, -1.7e308))
+
+@needs_sklearn
 def test_regressor_partial_fit_is_fit_one_epoch_at_a_time():
     rng = np.random.default_rng(2)
     X = rng.standard_normal((40, 4))
