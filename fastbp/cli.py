@@ -128,7 +128,7 @@ def build_parser(with_bench=False):
                             "or one per layer after the input")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float64",
                        help="precision of weights and arithmetic (default: float64)")
-    train.add_argument("--seed", type=int, default=0,
+    train.add_argument("--seed", type=_int_at_least(0), default=0,
                        help="seeds the initial weights, the shuffling and --samples "
                             "(default: 0)")
     train.add_argument("--samples", type=_int_at_least(1), default=None, metavar="N",
@@ -157,7 +157,7 @@ def build_parser(with_bench=False):
     gradcheck.add_argument("--cost", choices=sorted(COSTS), default="cross-entropy")
     gradcheck.add_argument("--samples", type=_int_at_least(1), default=5, metavar="N",
                            help="number of random samples (default: 5)")
-    gradcheck.add_argument("--seed", type=int, default=0)
+    gradcheck.add_argument("--seed", type=_int_at_least(0), default=0)
     gradcheck.add_argument("--tolerance", type=_float_above(0.0, strict=True), default=1e-5,
                            help="exit with status 1 if a relative error exceeds this "
                                 "(default: 1e-5)")

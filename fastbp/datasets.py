@@ -20,6 +20,7 @@ import collections
 import gzip
 import hashlib
 import io
+import math
 import os
 import pickle
 import tempfile
@@ -139,6 +140,9 @@ def _read_bytes(path, what):
         raise ValueError(f"{path}: corrupt gzip data ({what}): {exc}") from None
 
 
+# The most dimensions a NumPy array can have.
+_IDX_MAX_DIMS = 64
+
 # The IDX element types: the third byte of the magic number.
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -162,13 +166,16 @@ def read_idx(path):
         raise ValueError(f"{path}: not an IDX file: bad magic number 0x{magic:08x} "
                          f"(IDX files start 0x00000801 for labels, 0x00000803 for images)")
     ndim = data[3]
+    if ndim > _IDX_MAX_DIMS:
+        raise ValueError(f"{path}: not a usable IDX file: {ndim} dimensions, more "
+                         f"than the {_IDX_MAX_DIMS} an array can have")
     header = 4 + 4 * ndim
     if len(data) < header:
         raise ValueError(f"{path}: truncated IDX file: the header needs {header} bytes, "
                          f"the file holds {len(data)}")
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_TYPES[data[2]])
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)            # exact: no wraparound
     available = (len(data) - header) // dtype.itemsize
     if len(data) - header < count * dtype.itemsize:
         raise ValueError(f"{path}: truncated IDX file: its header promises {count} values "
@@ -326,6 +333,11 @@ def _describe(obj):
     return f"a {type(obj).__name__}"
 
 
+# The largest class label a data file may hold (a network's output layer
+# has one neuron per class).
+_LABEL_MAX = 2**31 - 1
+
+
 def _check_nielsen(obj, path):
     """The three (images, labels) pairs of a mnist.pkl.gz, checked and converted."""
     layout = ("((train_x, train_y), (valid_x, valid_y), (test_x, test_y)) "
@@ -350,13 +362,19 @@ def _check_nielsen(obj, path):
             raise ValueError(f"{path}: the {name} images have {x.shape[1]} pixels, "
                              f"the training images {width}")
         width = x.shape[1]
-        if x.dtype.kind == "f" and not np.isfinite(x).all():
-            raise ValueError(f"{path}: the {name} images contain NaN or infinity")
         if y.size and y.min() < 0:
             raise ValueError(f"{path}: the {name} labels contain negative values")
+        if y.size and y.max() > _LABEL_MAX:
+            raise ValueError(f"{path}: the {name} labels go up to {y.max()}; class labels "
+                             f"above {_LABEL_MAX} cannot be classes of a network")
         if x.dtype == np.uint8:
             x = x.astype(np.float32) / np.float32(255)
-        out.append((np.ascontiguousarray(x, dtype=np.float32), y.astype(np.int64)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = np.ascontiguousarray(x, dtype=np.float32)
+        if not np.isfinite(x).all():
+            raise ValueError(f"{path}: the {name} images contain NaN, infinity or "
+                             "values beyond the range of float32")
+        out.append((x, y.astype(np.int64)))
     return tuple(out)
 
 

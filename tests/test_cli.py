@@ -185,6 +185,8 @@ def test_progress_bar_on_a_terminal(capsys, monkeypatch):
     (["train", "--cost", "hinge"], ["--cost"]),
     (["train", "--dtype", "float16"], ["--dtype"]),
     (["train", "--samples", "0"], ["--samples"]),
+    (["train", "--seed", "-1", "--samples", "10"], ["--seed", "at least 0"]),
+    (["gradcheck", "--seed", "-1"], ["--seed", "at least 0"]),
     (["train", "--dataset", "cifar"], ["--dataset", "cifar"]),
     (["train", "--save", "/no/such/dir/net.npz"], ["--save", "/no/such/dir"]),
     (["train", "--frobnicate"], ["--frobnicate"]),

@@ -185,6 +185,18 @@ def test_idx_wrong_magic(tmp_path, magic):
     assert_names(e, path)
 
 
+@pytest.mark.parametrize("header, message", [
+    (bytes([0, 0, 8, 255]) + b"\x00\x00\x00\x01" * 255, "255 dimensions"),
+    (bytes([0, 0, 8, 4]) + b"\x00\x01\x00\x00" * 4, "promises 18446744073709551616"),
+], ids=["too many dimensions", "a count beyond 64 bits"])
+def test_idx_header_that_no_array_can_follow(tmp_path, header, message):
+    path = tmp_path / "odd.idx"
+    path.write_bytes(header + b"abcd")
+    with pytest.raises(ValueError, match=message) as e:
+        datasets.read_idx(path)
+    assert_names(e, path)
+
+
 def test_idx_trailing_bytes(tmp_path):
     path = tmp_path / "long.idx"
     path.write_bytes(idx_bytes(np.arange(5, dtype=np.uint8)) + b"extra")
@@ -304,6 +316,10 @@ WRONG_STRUCTURES = {
                                np.zeros(3, np.int64))), "NaN"),
     "negative labels": (_sets(train=(np.zeros((6, 10), np.float32),
                                      -np.ones(6, np.int64))), "negative"),
+    "labels beyond int64": (_sets(train=(np.zeros((6, 10), np.float32),
+                                         np.full(6, 2**63, np.uint64))), "labels go up to"),
+    "pixels beyond float32": (_sets(test=(np.full((3, 10), 1e300),
+                                          np.zeros(3, np.int64))), "range of float32"),
     "a string": ("hello", "expected"),
 }
 
