@@ -57,6 +57,21 @@ def check_float(name, value, minimum=None, strict=False):
     return value
 
 
+def random_generator(name, seed):
+    """numpy.random.default_rng(seed), with an error naming the argument: seed
+    is None, a non-negative integer, a SeedSequence, a BitGenerator or a
+    Generator."""
+    if isinstance(seed, (bool, float)):
+        raise TypeError(f"{name} must be None, a non-negative integer or a "
+                        f"numpy.random.Generator, not {type(seed).__name__} {seed!r}")
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise (ValueError if isinstance(seed, numbers.Integral) else TypeError)(
+            f"{name} must be None, a non-negative integer or a numpy.random.Generator, "
+            f"got {seed!r}") from None
+
+
 def check_sizes(sizes):
     """The layer sizes [n_0, n_1, ..., n_L] as a list of ints."""
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
@@ -168,11 +183,14 @@ def check_targets(name, value, n_samples, n_out, dtype):
     if arr.ndim == 1 and arr.dtype.kind in "iu":
         if arr.shape[0] != n_samples:
             raise ValueError(f"{name} has {arr.shape[0]} labels for {n_samples} samples")
+        # the range is checked before the cast, which would wrap uint64
+        if arr.size and (arr.min() < 0 or arr.max() >= max(n_out, 2)):
+            allowed = "0 or 1" if n_out == 1 else f"in [0, {n_out})"
+            raise ValueError(f"{name}: {'with one output neuron ' if n_out == 1 else ''}"
+                             f"class labels must be {allowed}, got values from "
+                             f"{arr.min()} to {arr.max()}")
         labels = arr.astype(np.intp)
         if n_out == 1:
-            if labels.size and (labels.min() < 0 or labels.max() > 1):
-                raise ValueError(f"{name}: with one output neuron the class labels must be "
-                                 f"0 or 1, got values from {labels.min()} to {labels.max()}")
             return labels.astype(dtype).reshape(-1, 1), labels
         return one_hot(name, labels, n_out, dtype), labels
     if arr.ndim == 1 and n_out == 1:

@@ -9,6 +9,6 @@ CODES = {"quadratic": 0, "cross-entropy": 1}
 
 
 def check_cost(cost):
-    if cost not in CODES:
+    if not isinstance(cost, str) or cost not in CODES:
         raise ValueError(f"cost must be one of {sorted(CODES)}, got {cost!r}")
     return cost

@@ -31,6 +31,8 @@ from importlib import resources
 
 import numpy as np
 
+from . import _checks
+
 # Where Debian's dataset-fashion-mnist package puts the four IDX files.
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -109,7 +111,7 @@ def holdout_split(X, y, test_fraction=0.2, seed=0):
     if not 0 < n_test < n:
         raise ValueError(f"a test fraction of {test_fraction} of {n} samples "
                          f"leaves no training or no test samples")
-    order = np.random.default_rng(seed).permutation(n)
+    order = _checks.random_generator("seed", seed).permutation(n)
     test, train = order[:n_test], order[n_test:]
     return (X[train], y[train]), (X[test], y[test])
 

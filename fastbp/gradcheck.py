@@ -30,6 +30,8 @@ import warnings
 
 import numpy as np
 
+from . import _checks
+
 
 @dataclass
 class LayerCheck:
@@ -86,20 +88,17 @@ def gradcheck(net, X, Y, eps=1e-6, max_checks_per_layer=None, seed=0):
 
     The network's parameters are perturbed in place and restored exactly.
     """
-    eps = float(eps)
-    if not eps > 0 or not np.isfinite(eps):
-        raise ValueError(f"eps must be a positive number, got {eps}")
+    eps = _checks.check_float("eps", eps, minimum=0.0, strict=True)
     if max_checks_per_layer is not None:
-        max_checks_per_layer = int(max_checks_per_layer)
-        if max_checks_per_layer < 1:
-            raise ValueError("max_checks_per_layer must be at least 1 (or None for all)")
+        max_checks_per_layer = _checks.check_int("max_checks_per_layer",
+                                                 max_checks_per_layer, minimum=1)
+    rng = _checks.random_generator("seed", seed)
     gradients, cost = _adapter(net, X, Y)
     nabla_b, nabla_w = gradients()
     if np.result_type(*net.weights) == np.float32:
         warnings.warn("gradcheck on a float32 network: finite differences are only "
                       "accurate to about 1e-3 there; check a float64 copy for a "
                       "tight comparison", RuntimeWarning, stacklevel=2)
-    rng = np.random.default_rng(seed)
     result = GradCheckResult(eps=eps)
     for l in range(len(net.weights)):
         w_err, n_w = _check(net.weights[l], np.asarray(nabla_w[l]), cost, eps,
@@ -148,15 +147,10 @@ def _adapter(net, X, Y):
     (nabla_b, nabla_w), and the batch-mean cost, over the rows of X."""
     if hasattr(net, "cost_value"):                     # fastbp.Network
         return (lambda: net.backprop(X, Y)), (lambda: float(net.cost_value(X, Y)))
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y)
-    n_out = net.sizes[-1]
-    if Y.ndim == 1 and Y.dtype.kind in "iu":
-        Y = np.eye(n_out)[Y]
-    Y = np.asarray(Y, dtype=np.float64).reshape(len(X), n_out)
-    if X.ndim != 2 or len(X) == 0:
-        raise ValueError(f"X must be a non-empty 2-d array of samples as rows, "
-                         f"got shape {X.shape}")
+    X = _checks.check_matrix("X", X, net.sizes[0], np.float64)
+    if len(X) == 0:
+        raise ValueError("X has no samples")
+    Y, _ = _checks.check_targets("Y", Y, len(X), net.sizes[-1], np.float64)
     pairs = [(x.reshape(-1, 1), y.reshape(-1, 1)) for x, y in zip(X, Y)]
     m = len(pairs)
 

@@ -78,7 +78,7 @@ class Network:
         self.dtype = _checks.check_dtype(dtype)
         if init not in ("scaled", "large"):
             raise ValueError(f"init must be 'scaled' or 'large', got {init!r}")
-        self.rng = np.random.default_rng(seed)
+        self.rng = _checks.random_generator("seed", seed)
         self.biases = [self.rng.standard_normal((n, 1)).astype(self.dtype)
                        for n in self.sizes[1:]]
         self.weights = []

@@ -98,6 +98,37 @@ def test_book_networks(problem):
         assert [c.n_weights for c in result.layers] == [20, 12]
 
 
+@pytest.mark.parametrize("make", [lambda: fastbp.network.Network([5, 4, 3]),
+                                  lambda: fastbp.network2.Network([5, 4, 3]),
+                                  lambda: fastbp.Network([5, 4, 3], seed=0)],
+                         ids=["network", "network2", "native"])
+@pytest.mark.parametrize("change, error, match", [
+    ({"labels": [-1]}, ValueError, r"Y: class labels must be in \[0, 3\)"),
+    ({"labels": [3]}, ValueError, r"Y: class labels must be in \[0, 3\)"),
+    ({"Y": np.zeros((5, 3))}, ValueError, "Y must have 10 rows"),
+    ({"X": np.zeros(50)}, ValueError, "X must be 2-d"),
+    ({"eps": "a"}, TypeError, "eps must be a real number"),
+    ({"eps": None}, TypeError, "eps must be a real number"),
+    ({"max_checks_per_layer": 2.7}, TypeError, "max_checks_per_layer must be an integer"),
+    ({"max_checks_per_layer": True}, TypeError, "max_checks_per_layer must be an integer"),
+    ({"seed": -1}, ValueError, "seed must be None, a non-negative integer"),
+    ({"seed": 1.5}, TypeError, "seed must be None, a non-negative integer"),
+])
+def test_bad_arguments_are_named(problem, make, change, error, match):
+    X, labels, _ = problem
+    X, labels = X[:10], labels[:10].copy()
+    net = make()
+    kwargs = dict(change)
+    if "labels" in kwargs:
+        labels[4] = kwargs.pop("labels")[0]
+    X, Y = kwargs.pop("X", X), kwargs.pop("Y", labels)
+    before = [p.copy() for p in net.weights + net.biases]
+    with pytest.raises(error, match=match):
+        fastbp.gradcheck(net, X, Y, **kwargs)
+    for p, q in zip(net.weights + net.biases, before):
+        np.testing.assert_array_equal(p, q)
+
+
 def test_float32_warns(problem):
     X, _, Y = problem
     net = fastbp.Network([5, 3], dtype=np.float32, seed=0)
