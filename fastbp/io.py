@@ -66,7 +66,7 @@ def atomic_write(path, write, binary=False):
     """Call write(f) on a temporary file beside ``path``, then rename it to
     ``path``.  On any error (or Ctrl-C) the temporary file is removed and an
     existing file at ``path`` is left as it was."""
-    path = os.fspath(path)
+    path = os.fsdecode(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
                                suffix=".tmp", dir=directory)
@@ -110,7 +110,7 @@ def save(net, path):
                         f"({', '.join(a.name for a in python)}): only the built-in "
                         f"ones {sorted(_activations.CODES)} can be written to a file")
     weights, biases = _training.copied_parameters(net, net.dtype)
-    if os.fspath(path).lower().endswith(".npz"):
+    if os.fsdecode(path).lower().endswith(".npz"):
         _write_npz(path, net.sizes, weights, biases, net.activations, net.cost, net.dtype)
         return
     extra = {}

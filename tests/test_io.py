@@ -225,3 +225,13 @@ def test_saved_file_gets_the_usual_permissions(tmp_path):
     os.chmod(path, 0o600)
     fastbp.Network([3, 2], seed=1).save(path)           # replacing keeps the old mode
     assert (path.stat().st_mode & 0o777) == 0o600
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".json"])
+def test_paths_may_be_bytes(tmp_path, suffix):
+    net = fastbp.Network([4, 3, 2], seed=0)
+    path = os.fsencode(tmp_path / ("n" + suffix))
+    net.save(path)
+    back = fastbp.load(path)
+    for p, q in zip(net.weights + net.biases, back.weights + back.biases):
+        assert_array_equal(p, q)
