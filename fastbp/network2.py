@@ -100,6 +100,8 @@ class Network:
 
     def __init__(self, sizes, cost=CrossEntropyCost):
         self.sizes = _checks.check_sizes(sizes)
+        if not any(cost is known for known in _ENGINE_COSTS):
+            _BookStyleCost(cost)            # refuses what has no fn and delta
         self.num_layers = len(self.sizes)
         self._lock = _training.new_lock()
         self.default_weight_initializer()
@@ -124,9 +126,9 @@ class Network:
     def _route(self):
         """(path, cost): the engine and its cost code for the book's cost
         classes, else the NumPy path and an adapter of the class."""
-        code = _ENGINE_COSTS.get(self.cost)
-        if code is not None:
-            return _training, code
+        for known, code in _ENGINE_COSTS.items():
+            if self.cost is known:
+                return _training, code
         return _numpy_path, _BookStyleCost(self.cost)
 
     def _codes(self):

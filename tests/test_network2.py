@@ -293,6 +293,16 @@ def test_vectorized_result_and_argument_errors(synthetic):
         net.SGD([(np.zeros((7, 1)), np.zeros((4, 1)))], 1, 10, 0.5)
 
 
+@pytest.mark.parametrize("cost", ["quadratic", None, [network2.QuadraticCost]], ids=repr)
+def test_a_cost_without_fn_and_delta_is_refused_before_any_draw(cost):
+    np.random.seed(3)
+    with pytest.raises(TypeError, match="must have static methods fn"):
+        network2.Network([4, 3, 2], cost=cost)
+    after = np.random.randn()
+    np.random.seed(3)
+    assert np.random.randn() == after
+
+
 def test_copies_and_pickles(synthetic):
     import copy
     import pickle
