@@ -155,6 +155,7 @@ FIT_CASES = [
     ("validation-labels", lambda X, l, Y: dict(validation_data=(X, l + N_OUT)),
      "validation_data"),
     ("validation-not-pair", lambda X, l, Y: dict(validation_data=X), "validation_data"),
+    ("X-masked", lambda X, l, Y: dict(X=np.ma.masked_greater(X, 0.5)), r"\bX\b.*masked"),
 ]
 
 
@@ -190,6 +191,7 @@ X_CASES = [
     ("strings", _strings),
     ("objects", _objects),
     ("none", lambda X: None),
+    ("masked", lambda X: np.ma.masked_greater(X, 0.5)),
 ]
 
 
@@ -214,6 +216,7 @@ def test_backprop_refuses_bad_X(net, data, case, bad):
     ("labels-out-of-range", lambda l, Y: l + 1),
     ("labels-short", lambda l, Y: l[:-1]),
     ("strings", lambda l, Y: _strings(Y)),
+    ("masked", lambda l, Y: np.ma.masked_equal(l, 0)),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_backprop_refuses_bad_Y(net, data, case, bad):
     X, labels, Y = data
