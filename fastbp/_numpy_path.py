@@ -140,7 +140,11 @@ def train_epoch(weights, biases, sizes, acts, cost, X, Y, order, batch_size, eta
     try:
         for start in range(0, n, batch_size):
             rows = order[start:start + batch_size]
-            step = _step(weights, biases, acts, cost, X[rows], Y[rows], eta, decay)
+            try:
+                step = _step(weights, biases, acts, cost, X[rows], Y[rows], eta, decay)
+            except Exception as exc:      # raised by an activation or a cost in Python
+                _training.note_not_applied(exc, done + 1, -(-n // batch_size))
+                raise
             if step is None:
                 raise _training.diverged(done + 1, -(-n // batch_size))
             new_w, new_b = step

@@ -353,6 +353,14 @@ def note_interrupted(exc):
                "the network holds the weights after the last complete one.")
 
 
+def note_not_applied(exc, batch, n_batches):
+    """Tell the user of an error raised while a mini-batch was computed (by
+    Python code the network calls) what state training left."""
+    _note(exc, f"fastbp: raised while computing mini-batch {batch} of {n_batches} of "
+               f"this epoch, which was not applied; the network holds the weights "
+               f"after the mini-batch before it.")
+
+
 def diverged(batch, n_batches, limit=None):
     """The FloatingPointError for a refused mini-batch (1-based number)."""
     what = f"NaN, infinite or larger than {limit}" if limit else "NaN or infinite"

@@ -93,6 +93,10 @@ def gradcheck(net, X, Y, eps=1e-6, max_checks_per_layer=None, seed=0):
         max_checks_per_layer = _checks.check_int("max_checks_per_layer",
                                                  max_checks_per_layer, minimum=1)
     rng = _checks.random_generator("seed", seed)
+    if not all(hasattr(net, a) for a in ("sizes", "weights", "biases", "backprop")):
+        raise TypeError(f"net must be a fastbp.Network or a network of the book's shape "
+                        f"(with sizes, weights, biases and backprop), not "
+                        f"{type(net).__name__}")
     gradients, cost = _adapter(net, X, Y)
     nabla_b, nabla_w = gradients()
     if np.result_type(*net.weights) == np.float32:

@@ -42,6 +42,14 @@ class NetworkFileError(ValueError):
     """A file that does not hold a network fastbp can load."""
 
 
+def _file_name(path):
+    """path (str, bytes or os.PathLike) as a str."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"the file name must be a str, bytes or os.PathLike, "
+                        f"not {type(path).__name__}")
+    return os.fsdecode(path)
+
+
 # -- writing ------------------------------------------------------------------
 def _new_file_mode(path):
     """The permission bits the saved file should get: those of the file it
@@ -66,7 +74,7 @@ def atomic_write(path, write, binary=False):
     """Call write(f) on a temporary file beside ``path``, then rename it to
     ``path``.  On any error (or Ctrl-C) the temporary file is removed and an
     existing file at ``path`` is left as it was."""
-    path = os.fsdecode(path)
+    path = _file_name(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
                                suffix=".tmp", dir=directory)
@@ -110,7 +118,7 @@ def save(net, path):
                         f"({', '.join(a.name for a in python)}): only the built-in "
                         f"ones {sorted(_activations.CODES)} can be written to a file")
     weights, biases = _training.copied_parameters(net, net.dtype)
-    if os.fsdecode(path).lower().endswith(".npz"):
+    if _file_name(path).lower().endswith(".npz"):
         _write_npz(path, net.sizes, weights, biases, net.activations, net.cost, net.dtype)
         return
     extra = {}
@@ -138,7 +146,7 @@ def read(path):
     """The network stored in ``path`` (either format), checked, as a dict:
     sizes (list), weights and biases (lists of float arrays in the book's
     shapes), cost (fastbp's name), activations (list of names), dtype."""
-    path = os.fspath(path)
+    path = _file_name(path)
     with open(path, "rb") as f:
         head = f.read(4)
     if head == _ZIP_MAGIC:

@@ -103,6 +103,36 @@ def test_divergence_keeps_the_last_good_mini_batch(dtype):
         assert_array_equal(p, q)
 
 
+
+def test_an_error_in_a_python_activation_keeps_the_last_complete_mini_batch():
+    """A Python-defined activation that raises in the third mini-batch: fit
+    raises its error, with a note saying so, and the network holds the two
+    mini-batches before it, as a replay of those two on a copy does."""
+    calls = {"n": 0}
+
+    def f(z):
+        calls["n"] += 1
+        if calls["n"] == 3:               # one forward pass per mini-batch
+            raise RuntimeError("boom")
+        return np.tanh(z)
+
+    def f_prime(z):
+        return 1 - np.tanh(z) ** 2
+
+    rng = np.random.default_rng(6)
+    X, labels = rng.standard_normal((20, 3)), rng.integers(0, 2, size=20)
+    net = fastbp.Network([3, 4, 2], activations=[(f, f_prime), "sigmoid"], seed=0)
+    replay = copy.deepcopy(net)
+    order = copy.deepcopy(net.rng).permutation(len(X))
+    with pytest.raises(RuntimeError, match="boom") as info:
+        net.fit(X, labels, epochs=1, batch_size=5, eta=0.5, monitor=False)
+    assert any("mini-batch 3 of 4" in note for note in info.value.__notes__)
+    weights, biases = replay._parameters()
+    acts, cost = replay._codes()
+    replay._path().train_epoch(weights, biases, replay.sizes, acts, cost, X,
+                               one_hot(labels, 2), order[:10], 5, 0.5)
+    assert_same_network(net, replay)
+
 @pytest.mark.parametrize("activations", ["relu", ["relu", "relu", "linear"], "tanh"])
 @pytest.mark.parametrize("eta", [1e2, 1e6, 1e12])
 def test_huge_eta_never_leaves_non_finite_weights(activations, eta):

@@ -129,6 +129,13 @@ def test_bad_arguments_are_named(problem, make, change, error, match):
         np.testing.assert_array_equal(p, q)
 
 
+def test_something_that_is_not_a_network_is_refused(problem):
+    X, labels, _ = problem
+    for net in (None, object(), [np.zeros((3, 5))]):
+        with pytest.raises(TypeError, match="net must be a fastbp.Network"):
+            fastbp.gradcheck(net, X, labels)
+
+
 def test_float32_warns(problem):
     X, _, Y = problem
     net = fastbp.Network([5, 3], dtype=np.float32, seed=0)

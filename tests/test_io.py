@@ -235,3 +235,11 @@ def test_paths_may_be_bytes(tmp_path, suffix):
     back = fastbp.load(path)
     for p, q in zip(net.weights + net.biases, back.weights + back.biases):
         assert_array_equal(p, q)
+
+
+def test_a_file_name_that_is_not_one_is_refused():
+    net = fastbp.Network([4, 3, 2], seed=0)
+    for call in (lambda: fastbp.load(None), lambda: network2.load(3),
+                 lambda: net.save(None), lambda: network2.Network([4, 2]).save(1.5)):
+        with pytest.raises(TypeError, match="file name must be a str, bytes or os.PathLike"):
+            call()
