@@ -218,6 +218,7 @@ def run_train(args):
         except ImportError:
             raise _fail("train", "--plot needs matplotlib, which is not installed: "
                                  "pip install 'fastbp[plot]'") from None
+        _check_plot_format(args.plot)
         _check_writable("train", "--plot", args.plot)
     if args.save:
         _check_writable("train", "--save", args.save)
@@ -305,6 +306,19 @@ def run_train(args):
 
 def _plural(n, word):
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _check_plot_format(path):
+    """Refuse a --plot file whose name does not end in a format matplotlib
+    writes (before training, not after)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    formats = FigureCanvasAgg(Figure()).get_supported_filetypes()
+    suffix = os.path.splitext(path)[1].lstrip(".").lower()
+    if suffix not in formats:
+        raise _fail("train", f"--plot: {path!r} does not end in a format matplotlib "
+                             f"writes; name it .png, .pdf or .svg (or one of "
+                             f"{', '.join(sorted(formats))})")
 
 
 def _check_writable(command, option, path):

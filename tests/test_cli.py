@@ -150,6 +150,16 @@ def test_train_plot(tmp_path, capsys):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("name", ["curves.xyz", "curves"])
+def test_train_plot_refuses_a_name_matplotlib_cannot_write(tmp_path, capsys, name):
+    pytest.importorskip("matplotlib")
+    status, out, err = main(["train", "--epochs", "1", "--plot", str(tmp_path / name)],
+                            capsys)
+    assert_usage_error(status, err, "--plot", ".png")
+    assert out == ""                                          # refused before training
+    assert not list(tmp_path.iterdir())
+
+
 def test_train_plot_without_matplotlib(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)      # import fails
     status, out, err = main(["train", "--plot", str(tmp_path / "c.png")], capsys)
