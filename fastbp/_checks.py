@@ -189,10 +189,9 @@ def check_targets(name, value, n_samples, n_out, dtype):
             raise ValueError(f"{name} has {arr.shape[0]} labels for {n_samples} samples")
         # the range is checked before the cast, which would wrap uint64
         if arr.size and (arr.min() < 0 or arr.max() >= max(n_out, 2)):
-            allowed = "0 or 1" if n_out == 1 else f"in [0, {n_out})"
-            raise ValueError(f"{name}: {'with one output neuron ' if n_out == 1 else ''}"
-                             f"class labels must be {allowed}, got values from "
-                             f"{arr.min()} to {arr.max()}")
+            rule = ("with one output neuron the class labels must be 0 or 1" if n_out == 1
+                    else f"class labels must be in [0, {n_out})")
+            raise ValueError(f"{name}: {rule}, got values from {arr.min()} to {arr.max()}")
         labels = arr.astype(np.intp)
         if n_out == 1:
             return labels.astype(dtype).reshape(-1, 1), labels

@@ -52,6 +52,8 @@ class Network:
         sigma''s place in BP1 and BP2); such a network trains on a slower
         NumPy path (fastbp/_numpy_path.py) and cannot be saved.
     cost : {"quadratic", "cross-entropy"}, default "quadratic"
+        The cross-entropy needs outputs in (0, 1): a sigmoid output layer
+        (or one defined in Python, whose range is yours to keep).
     dtype : float32 or float64, default float64
         The precision of the weights and of all arithmetic.
     seed : int, numpy.random.Generator or None
@@ -75,6 +77,12 @@ class Network:
         self.num_layers = len(self.sizes)
         self.activations = _activations.check_activations(activations, self.num_layers - 1)
         self.cost = _costs.check_cost(cost)
+        out = self.activations[-1]
+        if self.cost == "cross-entropy" and isinstance(out, str) and out != "sigmoid":
+            # its ln a and ln(1 - a) need every output in (0, 1)
+            raise ValueError(f"the cross-entropy cost needs outputs in (0, 1), as a "
+                             f"sigmoid output layer gives, not a {out} one: use a sigmoid "
+                             f"last layer, or the quadratic cost")
         self.dtype = _checks.check_dtype(dtype)
         if init not in ("scaled", "large"):
             raise ValueError(f"init must be 'scaled' or 'large', got {init!r}")

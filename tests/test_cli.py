@@ -193,6 +193,7 @@ def test_progress_bar_on_a_terminal(capsys, monkeypatch):
     (["train", "--activation", "softmax"], ["--activation", "softmax"]),
     (["train", "--activation", "relu,relu,relu"], ["--activation", "[64, 30, 10]"]),
     (["train", "--cost", "hinge"], ["--cost"]),
+    (["train", "--activation", "tanh"], ["cross-entropy", "sigmoid last layer"]),
     (["train", "--dtype", "float16"], ["--dtype"]),
     (["train", "--samples", "0"], ["--samples"]),
     (["train", "--seed", "-1", "--samples", "10"], ["--seed", "at least 0"]),
