@@ -112,6 +112,15 @@ class Network:
     def _inputs(self, X, name="X"):
         return _checks.check_matrix(name, X, self.sizes[0], self.dtype)
 
+    def _targets(self, name, Y, n):
+        """check_targets, and for the cross-entropy targets in [0, 1], where
+        its -y ln a - (1 - y) ln(1 - a) is a cost."""
+        Y, labels = _checks.check_targets(name, Y, n, self.sizes[-1], self.dtype)
+        if self.cost == "cross-entropy" and Y.size and not 0 <= Y.min() <= Y.max() <= 1:
+            raise ValueError(f"{name}: the cross-entropy cost needs targets in [0, 1], "
+                             f"got values from {Y.min()} to {Y.max()}")
+        return Y, labels
+
     # -- evaluation -------------------------------------------------------
     def feedforward(self, X):
         """The output activations a^L for each row of X: an (n, n_L) array.
@@ -132,7 +141,7 @@ class Network:
     def cost_value(self, X, Y, lmbda=0.0):
         """The mean cost over the samples, plus the L2 term 0.5 (lmbda/n) sum ||w||^2."""
         X = self._inputs(X)
-        Y, _ = _checks.check_targets("Y", Y, X.shape[0], self.sizes[-1], self.dtype)
+        Y, _ = self._targets("Y", Y, X.shape[0])
         lmbda = _checks.check_float("lmbda", lmbda, minimum=0.0)
         return self._cost(X, Y, lmbda, self.feedforward(X), self._parameters()[0])
 
@@ -159,7 +168,7 @@ class Network:
 
         Returns ``(nabla_b, nabla_w)`` shaped like ``biases`` and ``weights``."""
         X = self._inputs(X)
-        Y, _ = _checks.check_targets("Y", Y, X.shape[0], self.sizes[-1], self.dtype)
+        Y, _ = self._targets("Y", Y, X.shape[0])
         weights, biases = self._parameters()
         acts, cost = self._codes()
         nabla_b, nabla_w = self._path().backprop(weights, biases, self.sizes, acts, cost, X, Y)
@@ -212,7 +221,7 @@ class Network:
             way (argmax; a single output at 0.5).
         """
         X, xmax = _checks.check_matrix_bound("X", X, self.sizes[0], self.dtype)
-        Y, labels = _checks.check_targets("Y", Y, X.shape[0], self.sizes[-1], self.dtype)
+        Y, labels = self._targets("Y", Y, X.shape[0])
         epochs = _checks.check_int("epochs", epochs, minimum=0)
         batch_size = _checks.check_int("batch_size", batch_size, minimum=1,
                                        maximum=_checks.BLAS_INT_MAX)
@@ -224,8 +233,7 @@ class Network:
             except (TypeError, ValueError):
                 raise ValueError("validation_data must be a pair (X_val, Y_val)") from None
             X_val = self._inputs(X_val, "validation_data X")
-            Y_val, labels_val = _checks.check_targets(
-                "validation_data Y", Y_val, X_val.shape[0], self.sizes[-1], self.dtype)
+            Y_val, labels_val = self._targets("validation_data Y", Y_val, X_val.shape[0])
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
         weights, biases = self._parameters()

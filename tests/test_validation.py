@@ -605,3 +605,18 @@ def test_training_data_in_the_networks_own_arrays_is_read_as_it_was(which):
     b.fit(X, Y, 3, 2, 0.5)
     for p, q in zip(a.weights + a.biases, b.weights + b.biases):
         np.testing.assert_array_equal(p, q)
+
+
+
+@pytest.mark.parametrize("method", ["fit", "fit-validation", "backprop", "cost_value"])
+def test_the_cross_entropy_refuses_targets_outside_0_1(data, method):
+    X, labels, Y = data
+    net = fastbp.Network([N_IN, 6, N_OUT], cost="cross-entropy", seed=3)
+    bad = Y - 0.5 * (np.arange(N) % 2)[:, None]          # some targets -0.5
+    call = {"fit": lambda: net.fit(X, bad, 1, 10, 0.5),
+            "fit-validation": lambda: net.fit(X, Y, 1, 10, 0.5, validation_data=(X, bad)),
+            "backprop": lambda: net.backprop(X, bad),
+            "cost_value": lambda: net.cost_value(X, bad)}[method]
+    assert_refused(net, call, r"\bY: the cross-entropy cost needs targets in \[0, 1\]")
+    quadratic = fastbp.Network([N_IN, 6, N_OUT], seed=3)
+    quadratic.backprop(X, bad)                           # any targets for the quadratic
