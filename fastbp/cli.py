@@ -125,7 +125,8 @@ def build_parser(with_bench=False):
     train.add_argument("--activation", type=_activation_list, default=["sigmoid"],
                        metavar="NAME[,NAME...]",
                        help="sigmoid (default), tanh, relu or linear: one for every layer, "
-                            "or one per layer after the input")
+                            "or one per layer after the input; the cross-entropy cost "
+                            "needs sigmoid last")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float64",
                        help="precision of weights and arithmetic (default: float64)")
     train.add_argument("--seed", type=_int_at_least(0), default=0,
@@ -153,7 +154,8 @@ def build_parser(with_bench=False):
                            help="all layer sizes, input first (default: 8,6,5,3)")
     gradcheck.add_argument("--activation", type=_activation_list, default=["sigmoid"],
                            metavar="NAME[,NAME...]",
-                           help="one for every layer, or one per layer after the input")
+                           help="one for every layer, or one per layer after the input; "
+                                "the cross-entropy cost needs sigmoid last")
     gradcheck.add_argument("--cost", choices=sorted(COSTS), default="cross-entropy")
     gradcheck.add_argument("--samples", type=_int_at_least(1), default=5, metavar="N",
                            help="number of random samples (default: 5)")
@@ -218,7 +220,7 @@ def run_train(args):
         except ImportError:
             raise _fail("train", "--plot needs matplotlib, which is not installed: "
                                  "pip install 'fastbp[plot]'") from None
-        _check_plot_format(args.plot)
+        args.plot = _plot_file(args.plot)
         _check_writable("train", "--plot", args.plot)
     if args.save:
         _check_writable("train", "--save", args.save)
@@ -236,18 +238,10 @@ def run_train(args):
 
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     sizes = [X_train.shape[1]] + args.sizes + [n_classes]
-    activations = args.activation
-    if len(activations) == 1:
-        activations = activations * (len(sizes) - 1)
-    elif len(activations) != len(sizes) - 1:
-        raise _fail("train", f"--activation: give one name, or one for each of the "
-                             f"{len(sizes) - 1} layers after the input of {sizes}")
+    activations = _layer_activations("train", args.activation, sizes, args.cost)
     eta = DEFAULT_ETA[args.cost] if args.eta is None else args.eta
-    try:
-        net = Network(sizes, activations=activations, cost=args.cost,
-                      dtype=args.dtype, seed=args.seed)
-    except (ValueError, TypeError) as exc:
-        raise _fail("train", str(exc)) from None
+    net = _network("train", Network, sizes, activations=activations, cost=args.cost,
+                   dtype=args.dtype, seed=args.seed)
 
     acts = activations[0] if len(set(activations)) == 1 else ",".join(activations)
     print(f"data: {data.description}; {X_train.shape[0]} training and "
@@ -308,17 +302,47 @@ def _plural(n, word):
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _check_plot_format(path):
-    """Refuse a --plot file whose name does not end in a format matplotlib
-    writes (before training, not after)."""
+def _layer_activations(command, names, sizes, cost):
+    """--activation as one name per layer after the input (one name: every
+    layer), refused where it does not fit the layers or the cost."""
+    n_layers = len(sizes) - 1
+    if len(names) == 1:
+        names = names * n_layers
+    elif len(names) != n_layers:
+        raise _fail(command, f"--activation: give one name, or one for each of the "
+                             f"{n_layers} layers after the input of {sizes}")
+    if cost == "cross-entropy" and names[-1] != "sigmoid":
+        hint = ",".join(names[:-1] + ["sigmoid"])
+        raise _fail(command, f"--cost cross-entropy needs a sigmoid output layer, not "
+                             f"{names[-1]}: end --activation with sigmoid (--activation "
+                             f"{hint}), or use --cost quadratic")
+    return names
+
+
+def _network(command, make, sizes, **options):
+    """make(sizes, **options), its refusals reported as usage errors."""
+    try:
+        return make(sizes, **options)
+    except (ValueError, TypeError) as exc:
+        raise _fail(command, str(exc)) from None
+
+
+def _plot_file(path):
+    """The file --plot writes: ``path``, or with no suffix ``path`` with
+    matplotlib's default one added, as savefig does; refused (before
+    training, not after) where the suffix is not a format matplotlib writes."""
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     formats = FigureCanvasAgg(Figure()).get_supported_filetypes()
     suffix = os.path.splitext(path)[1].lstrip(".").lower()
+    if not suffix:
+        return f"{path}.{matplotlib.rcParams['savefig.format']}"
     if suffix not in formats:
         raise _fail("train", f"--plot: {path!r} does not end in a format matplotlib "
                              f"writes; name it .png, .pdf or .svg (or one of "
                              f"{', '.join(sorted(formats))})")
+    return path
 
 
 def _check_writable(command, option, path):
@@ -405,17 +429,12 @@ def run_gradcheck(args):
     sizes = args.layers
     if len(sizes) < 2:
         raise _fail("gradcheck", f"--layers needs at least two layers, got {sizes}")
-    activations = args.activation
-    if len(activations) == 1:
-        activations = activations * (len(sizes) - 1)
-    elif len(activations) != len(sizes) - 1:
-        raise _fail("gradcheck", f"--activation: give one name, or one for each of the "
-                                 f"{len(sizes) - 1} layers after the input of {sizes}")
+    activations = _layer_activations("gradcheck", args.activation, sizes, args.cost)
     rng = np.random.default_rng(args.seed)
     X = rng.random((args.samples, sizes[0]))
     Y = rng.random((args.samples, sizes[-1]))
-    net = Network(sizes, activations=activations, cost=args.cost, dtype=np.float64,
-                  seed=args.seed)
+    net = _network("gradcheck", Network, sizes, activations=activations, cost=args.cost,
+                   dtype=np.float64, seed=args.seed)
     acts = activations[0] if len(set(activations)) == 1 else ",".join(activations)
     print(f"network: {sizes}, {acts}, {args.cost} cost, float64; "
           f"{args.samples} random samples, seed {args.seed}")

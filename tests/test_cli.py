@@ -150,14 +150,22 @@ def test_train_plot(tmp_path, capsys):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("name", ["curves.xyz", "curves"])
-def test_train_plot_refuses_a_name_matplotlib_cannot_write(tmp_path, capsys, name):
+def test_train_plot_refuses_a_name_matplotlib_cannot_write(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    status, out, err = main(["train", "--epochs", "1", "--plot", str(tmp_path / name)],
-                            capsys)
+    status, out, err = main(["train", "--epochs", "1", "--plot",
+                             str(tmp_path / "curves.xyz")], capsys)
     assert_usage_error(status, err, "--plot", ".png")
     assert out == ""                                          # refused before training
     assert not list(tmp_path.iterdir())
+
+
+def test_train_plot_without_a_suffix_says_which_file_it_wrote(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    status, out, err = main(["train", "--epochs", "1", "--plot", str(tmp_path / "curves")],
+                            capsys)
+    assert status == 0, err
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]
+    assert f"learning curves written to {tmp_path / 'curves.png'}" in out
 
 
 def test_train_plot_without_matplotlib(tmp_path, capsys, monkeypatch):
@@ -193,7 +201,8 @@ def test_progress_bar_on_a_terminal(capsys, monkeypatch):
     (["train", "--activation", "softmax"], ["--activation", "softmax"]),
     (["train", "--activation", "relu,relu,relu"], ["--activation", "[64, 30, 10]"]),
     (["train", "--cost", "hinge"], ["--cost"]),
-    (["train", "--activation", "tanh"], ["cross-entropy", "sigmoid last layer"]),
+    (["train", "--activation", "tanh"], ["--cost cross-entropy", "--activation tanh,sigmoid"]),
+    (["gradcheck", "--activation", "tanh"], ["--cost cross-entropy", "tanh,tanh,sigmoid"]),
     (["train", "--dtype", "float16"], ["--dtype"]),
     (["train", "--samples", "0"], ["--samples"]),
     (["train", "--seed", "-1", "--samples", "10"], ["--seed", "at least 0"]),
