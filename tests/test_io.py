@@ -136,6 +136,7 @@ def bad_files(tmp_path):
         "badcost.json": json.dumps(dict(data, cost="HingeCost")).encode(),
         "badsizes.json": json.dumps(dict(data, sizes=[4, "x", 2])).encode(),
         "listcost.json": json.dumps(dict(data, cost=[1])).encode(),
+        "linearce.json": json.dumps(dict(data, activations=["sigmoid", "linear"])).encode(),
         "dictcost.json": json.dumps(dict(data, cost={})).encode(),
         "huge.json": text.replace(str(data["weights"][0][0][0]), "1" + "0" * 400, 1).encode(),
         "deep.json": b"[" * 100_000 + b"]" * 100_000,
