@@ -253,7 +253,9 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
     hidden_layer_sizes, activation, epochs, batch_size, lmbda, dtype, init,
     random_state, n_threads, verbose :
         As for NetworkClassifier.
-    cost : {"quadratic", "cross-entropy"}, default "quadratic"
+    cost : "quadratic"
+        (The cross-entropy needs outputs in (0, 1), which linear output
+        neurons do not keep to.)
     eta : float, default 0.05
     scale_targets : bool, default True
         Train on the targets standardised by their mean and standard
@@ -288,40 +290,54 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
         self.verbose = verbose
         self.scale_targets = scale_targets
 
-    def _targets(self, y):
+    def _check_params(self):
+        super()._check_params()
+        if self.cost != "quadratic":
+            raise ValueError(f"cost must be 'quadratic' for a regressor (its output "
+                             f"neurons are linear), got {self.cost!r}")
+
+    def _scaling(self, Y):
+        """(mean, scale) that standardise the target rows Y (0 and 1 when
+        scale_targets is off)."""
+        if not self.scale_targets:
+            return np.zeros(Y.shape[1]), np.ones(Y.shape[1])
+        # mean and standard deviation of Y / max|Y|, then scaled back: the
+        # squares of targets beyond 1e154 would overflow
+        big = np.max(np.abs(Y), axis=0)
+        big = np.where(big > 0, big, 1.0)
+        scale = (Y / big).std(axis=0) * big
+        return (Y / big).mean(axis=0) * big, np.where(scale > 0, scale, 1.0)
+
+    @staticmethod
+    def _standardised(y, mean, scale):
         """y as the network's (n, n_outputs) output rows, standardised."""
         Y = y.reshape(len(y), -1).astype(np.float64)
         with np.errstate(over="ignore"):
-            Y = (Y - self._y_mean) / self._y_scale
+            Y = (Y - mean) / scale
         if not np.isfinite(Y).all():
             raise ValueError("y is too large to standardise in float64 "
                              "(values near 1e308): scale it down")
         return Y
 
+    def _targets(self, y):
+        return self._standardised(y, self._y_mean, self._y_scale)
+
     def _start(self, X, y):
-        """Build the network for (X, y) and fix the target scaling."""
-        Y = y.reshape(len(y), -1).astype(np.float64)
-        if self.scale_targets:
-            # mean and standard deviation of Y / max|Y|, then scaled back:
-            # the squares of targets beyond 1e154 would overflow
-            big = np.max(np.abs(Y), axis=0)
-            big = np.where(big > 0, big, 1.0)
-            scale = (Y / big).std(axis=0) * big
-            self._y_mean = (Y / big).mean(axis=0) * big
-            self._y_scale = np.where(scale > 0, scale, 1.0)
-        else:
-            self._y_mean = np.zeros(Y.shape[1])
-            self._y_scale = np.ones(Y.shape[1])
-        self._y_1d = y.ndim == 1
-        return self._new_network(X.shape[1], Y.shape[1])
+        """A new network for (X, y) and y standardised for it; the scaling is
+        kept only once both are made (a refused y changes nothing)."""
+        mean, scale = self._scaling(y.reshape(len(y), -1).astype(np.float64))
+        Y = self._standardised(y, mean, scale)
+        network = self._new_network(X.shape[1], Y.shape[1])
+        self._y_mean, self._y_scale, self._y_1d = mean, scale, y.ndim == 1
+        return network, Y
 
     def fit(self, X, y):
         """Train a new network on X (n_samples, n_features) and the targets y."""
         self._check_params()
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, multi_output=True,
                              y_numeric=True)
-        network = self._start(X, y)
-        self._fit_network(network, X, self._targets(y))
+        network, Y = self._start(X, y)
+        self._fit_network(network, X, Y)
         self.n_outputs_ = network.sizes[-1]
         self.network_ = network
         return self
@@ -334,14 +350,16 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, multi_output=True,
                              y_numeric=True, reset=first)
         if first:
-            network = self._start(X, y)
+            network, Y = self._start(X, y)
             self.n_outputs_ = network.sizes[-1]
             self.network_ = network
-        n_targets = 1 if y.ndim == 1 else y.shape[1]
-        if n_targets != self.n_outputs_:
-            raise ValueError(f"y has {n_targets} targets, the network was built "
-                             f"for {self.n_outputs_}")
-        self._train(self.network_, X, self._targets(y), 1)
+        else:
+            n_targets = 1 if y.ndim == 1 else y.shape[1]
+            if n_targets != self.n_outputs_:
+                raise ValueError(f"y has {n_targets} targets, the network was built "
+                                 f"for {self.n_outputs_}")
+            Y = self._targets(y)
+        self._train(self.network_, X, Y, 1)
         return self
 
     def predict(self, X):

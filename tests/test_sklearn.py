@@ -249,8 +249,25 @@ def test_regressor_standardises_targets_whose_squares_overflow(size):
     for p, q in zip(small.network_.weights, huge.network_.weights):
         assert_allclose(p, q, rtol=1e-12, atol=1e-12)
     assert_allclose(huge.predict(X), small.predict(X) * size, rtol=1e-9)
+    huge_y = np.where(y > 10, 1.7e308, -1.7e308)
     with pytest.raises(ValueError, match="too large"):
-        NetworkRegressor(epochs=1).fit(X, np.where(y > 10, 1.7e308, -1.7e308))
+        NetworkRegressor(epochs=1).fit(X, huge_y)
+    # refused, a refit leaves the fitted estimator as it was
+    before = small.predict(X)
+    with pytest.raises(ValueError, match="too large"):
+        small.fit(X, huge_y)
+    assert_array_equal(small.predict(X), before)
+    first = NetworkRegressor()
+    with pytest.raises(ValueError, match="too large"):
+        first.partial_fit(X, huge_y)
+    assert not hasattr(first, "network_")
+
+
+@needs_sklearn
+def test_regressor_refuses_the_cross_entropy():
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    with pytest.raises(ValueError, match="cost must be 'quadratic' for a regressor"):
+        NetworkRegressor(cost="cross-entropy").fit(X, np.arange(10.0))
 
 @needs_sklearn
 def test_regressor_partial_fit_is_fit_one_epoch_at_a_time():
