@@ -227,8 +227,10 @@ def test_training_makes_new_arrays_as_network2_does(synthetic, capsys, monitor):
     for p, r in zip(net.weights + net.biases, ref.weights + ref.biases):
         assert_allclose(p, r, rtol=0, atol=1e-12)
 
-def test_a_cost_class_of_ones_own_runs_on_the_numpy_path(synthetic, capsys):
-    """A cost class written the book's way, not one of the two built in."""
+@pytest.mark.parametrize("given", ["class", "unhashable instance"])
+def test_a_cost_class_of_ones_own_runs_on_the_numpy_path(synthetic, capsys, given):
+    """A cost class written the book's way, not one of the two built in (or
+    an instance of it, which need not be hashable)."""
     class HalfSquares:
         @staticmethod
         def fn(a, y):
@@ -238,6 +240,9 @@ def test_a_cost_class_of_ones_own_runs_on_the_numpy_path(synthetic, capsys):
         def delta(z, a, y):
             return (a - y) * s_prime(z)
 
+        def __eq__(self, other):          # and so no __hash__
+            return type(other) is type(self)
+
     training, evaluation = synthetic
     random.seed(2)
     np.random.seed(2)
@@ -246,7 +251,8 @@ def test_a_cost_class_of_ones_own_runs_on_the_numpy_path(synthetic, capsys):
                       monitor_evaluation_cost=True, monitor_training_accuracy=True)
     random.seed(2)
     np.random.seed(2)
-    net = network2.Network([8, 6, 4], cost=HalfSquares)
+    net = network2.Network([8, 6, 4],
+                           cost=HalfSquares if given == "class" else HalfSquares())
     out = net.SGD(list(training), 2, 10, 3.0, lmbda=1.0, evaluation_data=evaluation,
                   monitor_evaluation_cost=True, monitor_training_accuracy=True)
     for p, r in zip(net.weights + net.biases, ref.weights + ref.biases):

@@ -14,7 +14,7 @@ from numpy.testing import assert_allclose
 
 import fastbp
 import fastbp.network as network
-from fastbp import _checks
+from fastbp import _checks, _engine
 
 N, N_IN, N_OUT = 40, 5, 3
 BAD = (ValueError, TypeError)
@@ -562,7 +562,8 @@ def test_parameters_a_callback_assigns_are_checked_and_trained_from_the_next_epo
     for p, q in zip(a.weights + a.biases, b.weights + b.biases):
         np.testing.assert_array_equal(p, q)
 
-    guard = np.zeros(64)
+    guard = _engine.aligned_empty((64,), np.float64)   # trained in place, not copied
+    guard[:] = 0.0
 
     def misshape(epoch, history):
         a.weights[1] = guard[:N_OUT].reshape(N_OUT, 1)  # the wrong shape
