@@ -90,10 +90,13 @@ def check_sizes(sizes):
 
 def as_float_array(name, value, dtype):
     """value as a NumPy array of a float dtype, refusing what is not numeric
-    (and masked arrays, whose mask np.asarray would drop)."""
+    (and masked arrays with masked entries, whose mask np.asarray would drop)."""
     if isinstance(value, np.ma.MaskedArray):
-        raise TypeError(f"{name} is a masked array, and fastbp would ignore its mask: "
-                        f"pass {name}.filled(value), or leave out the masked samples")
+        if np.ma.is_masked(value):
+            raise TypeError(f"{name} is a masked array with masked entries, which fastbp "
+                            f"would read as they lie: pass {name}.filled(value), or "
+                            f"leave out the masked samples")
+        value = value.data
     try:
         arr = np.asarray(value)
     except Exception as exc:       # ragged nested lists, and the like

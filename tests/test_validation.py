@@ -621,3 +621,8 @@ def test_the_cross_entropy_refuses_targets_outside_0_1(data, method):
     assert_refused(net, call, r"\bY: the cross-entropy cost needs targets in \[0, 1\]")
     quadratic = fastbp.Network([N_IN, 6, N_OUT], seed=3)
     quadratic.backprop(X, bad)                           # any targets for the quadratic
+
+
+def test_a_masked_array_without_masked_entries_is_read_as_its_data(net, data):
+    X, labels, _ = data
+    np.testing.assert_array_equal(net.feedforward(np.ma.array(X)), net.feedforward(X))
