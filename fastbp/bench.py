@@ -728,12 +728,7 @@ def _build(names, case, args, skipped):
 def _reference_names(args):
     if args.references is None:
         return list(DEFAULT_REFERENCES[args.workload])
-    names = [n.strip() for n in args.references.split(",") if n.strip()]
-    for n in names:
-        if n not in REFERENCES:
-            raise SystemExit(f"fastbp bench: unknown reference {n!r}; "
-                             f"choose from {', '.join(REFERENCES)}")
-    return names
+    return list(args.references)
 
 
 def _ceiling_line(dtype, size, before, after, fastbp_rate=None):
@@ -942,25 +937,51 @@ def _plot_gradient_cost(path, n_weights, rows):
 
 # -- command line -------------------------------------------------------------
 
-def _int_list(text):
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
+def _int_list(maximum):
+    """An option type: comma-separated integers in [1, maximum]."""
+    def parse(text):
+        try:
+            values = [int(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated integers, got {text!r}") from None
+        if not values or min(values) < 1 or max(values) > maximum:
+            raise argparse.ArgumentTypeError(
+                f"expected integers from 1 to {maximum:,}, got {text!r}")
+        return values
+    return parse
+
+
+def _int_in(minimum, maximum):
+    """An option type: an integer in [minimum, maximum] (the bounds keep a
+    run within this kind of machine's memory, and say so at once)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer from {minimum:,} to {maximum:,}, got {text!r}")
+        return value
+    return parse
+
+
+def _reference_list(text):
+    """--references: comma-separated names of REFERENCES."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in REFERENCES]
+    if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
+            f"unknown reference(s) {', '.join(map(repr, unknown)) or repr(text)}; "
+            f"choose from {', '.join(REFERENCES)}")
+    return names
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+# Upper bounds of the options: about what fits in this kind of machine's
+# memory (50,000 W1 samples take 0.3 GB in float64).
+_MAX_SAMPLES = 1_000_000
+_MAX_WIDTH = 65_536
 
 
 def add_arguments(parser):
@@ -971,33 +992,39 @@ def add_arguments(parser):
                              "(default W1)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default=None,
                         help="override the workload's dtype")
-    parser.add_argument("--samples", type=_positive_int, default=None,
+    parser.add_argument("--samples", type=_int_in(1, _MAX_SAMPLES), default=None,
                         help="training samples per epoch (default 50,000; sweep: 2,000 "
                              "per case, at most 500 mini-batches)")
-    parser.add_argument("--references", default=None, metavar="NAMES",
+    parser.add_argument("--references", type=_reference_list, default=None,
+                        metavar="NAMES",
                         help="comma-separated contenders to compare with fastbp, from: "
                              + ", ".join(REFERENCES)
                              + " (default: all that apply and are installed)")
-    parser.add_argument("--repeat", type=_positive_int, default=3,
+    parser.add_argument("--repeat", type=_int_in(1, 1000), default=3,
                         help="timed epochs per contender; the median is reported (default 3)")
-    parser.add_argument("--per-sample-samples", type=_positive_int, default=PER_SAMPLE_SUBSET,
+    parser.add_argument("--per-sample-samples", type=_int_in(1, _MAX_SAMPLES),
+                        default=PER_SAMPLE_SUBSET,
                         metavar="N", help="time the per-sample reference on N samples and "
                                           f"scale to the epoch (default {PER_SAMPLE_SUBSET:,})")
-    parser.add_argument("--threads", type=_positive_int, default=None,
+    parser.add_argument("--threads", type=_int_in(1, _training.MAX_THREADS), default=None,
                         help="limit BLAS (and PyTorch) to this many threads (default: as "
                              "they are; --gradient-cost: 1)")
-    parser.add_argument("--gemm-size", type=_positive_int, default=2048, metavar="N",
+    parser.add_argument("--gemm-size", type=_int_in(1, 8192), default=2048, metavar="N",
                         help="size of the N x N product measured as the ceiling (default 2048)")
-    parser.add_argument("--hidden", type=_int_list, default=None, metavar="H1,H2,...",
+    parser.add_argument("--hidden", type=_int_list(_MAX_WIDTH), default=None,
+                        metavar="H1,H2,...",
                         help="hidden widths for sweep (default 10,30,100,300,1024) and for "
                              "--gradient-cost (default 5,10,20,40,80,160,320)")
-    parser.add_argument("--batch-sizes", type=_int_list, default=None, metavar="M1,M2,...",
+    parser.add_argument("--batch-sizes", type=_int_list(_MAX_SAMPLES), default=None,
+                        metavar="M1,M2,...",
                         help="mini-batch sizes for sweep (default 1,10,32,128,256)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights, order and data")
+    parser.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0,
+                        help="seed of weights, order and data")
     parser.add_argument("--gradient-cost", action="store_true",
                         help="instead of a workload: backprop against finite differences for "
                              "networks of growing size")
-    parser.add_argument("--gradient-samples", type=_positive_int, default=100, metavar="N",
+    parser.add_argument("--gradient-samples", type=_int_in(1, _MAX_SAMPLES), default=100,
+                        metavar="N",
                         help="samples the gradient is taken over in --gradient-cost (default 100)")
     parser.add_argument("--plot", default=None, metavar="FILE",
                         help="with --gradient-cost, save a log-log plot (needs matplotlib)")

@@ -215,13 +215,7 @@ def run_train(args):
     from .native import Network
 
     if args.plot:
-        try:
-            import matplotlib  # noqa: F401  (only to know it is there)
-        except ImportError:
-            raise _fail("train", "--plot needs matplotlib, which is not installed: "
-                                 "pip install 'fastbp[plot]'") from None
-        args.plot = _plot_file(args.plot)
-        _check_writable("train", "--plot", args.plot)
+        args.plot = _plot_option("train", args.plot)
     if args.save:
         _check_writable("train", "--save", args.save)
 
@@ -327,10 +321,23 @@ def _network(command, make, sizes, **options):
         raise _fail(command, str(exc)) from None
 
 
-def _plot_file(path):
+def _plot_option(command, path):
+    """The file --plot writes (see _plot_file), checked before any work:
+    matplotlib installed, a format it writes, a place it can write to."""
+    try:
+        import matplotlib  # noqa: F401  (only to know it is there)
+    except ImportError:
+        raise _fail(command, "--plot needs matplotlib, which is not installed: "
+                             "pip install 'fastbp[plot]'") from None
+    path = _plot_file(command, path)
+    _check_writable(command, "--plot", path)
+    return path
+
+
+def _plot_file(command, path):
     """The file --plot writes: ``path``, or with no suffix ``path`` with
-    matplotlib's default one added, as savefig does; refused (before
-    training, not after) where the suffix is not a format matplotlib writes."""
+    matplotlib's default one added, as savefig does; refused where the
+    suffix is not a format matplotlib writes."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -339,13 +346,16 @@ def _plot_file(path):
     if not suffix:
         return f"{path}.{matplotlib.rcParams['savefig.format']}"
     if suffix not in formats:
-        raise _fail("train", f"--plot: {path!r} does not end in a format matplotlib "
+        raise _fail(command, f"--plot: {path!r} does not end in a format matplotlib "
                              f"writes; name it .png, .pdf or .svg (or one of "
                              f"{', '.join(sorted(formats))})")
     return path
 
 
 def _check_writable(command, option, path):
+    """Refuse, before any work, a file name that cannot be written."""
+    if os.path.isdir(path) or path.endswith(os.sep):
+        raise _fail(command, f"{option}: {path} is a directory; give a file name")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise _fail(command, f"{option}: {path}: the directory {directory} does not exist")
@@ -489,7 +499,18 @@ def _bench_module():
 
 
 def run_bench(args):
-    return _bench_module().run(args)
+    bench = _bench_module()
+    # the options fastbp.bench adds, checked before any measurement
+    gradient_cost, hidden = getattr(args, "gradient_cost", False), getattr(args, "hidden", None)
+    if gradient_cost and hidden is not None and len(hidden) < 2:
+        raise _fail("bench", "--gradient-cost needs at least two --hidden widths, to "
+                             "measure how the times grow with the network")
+    if getattr(args, "plot", None):
+        if not gradient_cost:
+            raise _fail("bench", "--plot draws the --gradient-cost comparison: give "
+                                 "--gradient-cost too")
+        args.plot = _plot_option("bench", args.plot)
+    return bench.run(args)
 
 
 # -- download --------------------------------------------------------------------
