@@ -203,9 +203,17 @@ def _idx_pair(images_path, labels_path, dtype):
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"{images_path} holds {images.shape[0]} images but "
                          f"{labels_path} holds {labels.shape[0]} labels")
-    X = images.reshape(images.shape[0], -1).astype(dtype)
+    if images.shape[0] == 0 or images.size == 0:
+        raise ValueError(f"{images_path}: holds no images (shape {images.shape})")
+    if labels.min() < 0:
+        raise ValueError(f"{labels_path}: the labels contain negative values")
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = images.reshape(images.shape[0], -1).astype(dtype)
     if images.dtype == np.uint8:
         X /= dtype(255)
+    elif not np.isfinite(X).all():
+        raise ValueError(f"{images_path}: the images contain NaN, infinity or values "
+                         f"beyond the range of {np.dtype(dtype).name}")
     return X, labels.astype(np.int64)
 
 
@@ -213,10 +221,15 @@ def load_idx_files(train_images, train_labels, test_images, test_labels, dtype=n
     """MNIST or Fashion-MNIST from the four IDX files named explicitly.
 
     Returns ((X_train, y_train), (X_test, y_test)) with X of shape (n, 784)
-    (the images flattened; bytes scaled to [0, 1]) and y int64."""
-    dtype = np.dtype(dtype).type
-    return (_idx_pair(train_images, train_labels, dtype),
-            _idx_pair(test_images, test_labels, dtype))
+    (the images flattened; bytes scaled to [0, 1]) and y int64; dtype is
+    float32 or float64."""
+    dtype = _checks.check_dtype(dtype).type
+    train = _idx_pair(train_images, train_labels, dtype)
+    test = _idx_pair(test_images, test_labels, dtype)
+    if train[0].shape[1] != test[0].shape[1]:
+        raise ValueError(f"{test_images}: the test images have {test[0].shape[1]} pixels, "
+                         f"the training images in {train_images} {train[0].shape[1]}")
+    return train, test
 
 
 def _find_idx_file(directory, gz_name):
@@ -489,7 +502,7 @@ def load(name_or_path, dtype=None):
         raise FileNotFoundError(f"{name}: no such file or directory, and not one of the "
                                 f"data set names {', '.join(NAMES)}")
     if dtype is not None:
-        dtype = np.dtype(dtype)
+        dtype = _checks.check_dtype(dtype)
         cast = lambda pair: None if pair is None else (pair[0].astype(dtype, copy=False), pair[1])
         train, test, validation = cast(train), cast(test), cast(validation)
     return Dataset(train, test, validation, description)

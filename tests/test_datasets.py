@@ -108,6 +108,35 @@ def test_load_idx_files_given_explicitly(tmp_path):
 
 
 # -- bad IDX files: every error names the file ------------------------------------
+@pytest.mark.parametrize("case", ["no images", "negative labels", "NaN pixels",
+                                  "pixels beyond float32", "test images narrower"])
+def test_idx_sets_that_cannot_train_a_network(tmp_path, case):
+    arrays = list(write_idx_directory(tmp_path, n_train=12, n_test=6))
+    index, array, fragment = {
+        "no images": (0, np.zeros((0, 28, 28), np.uint8), "holds no images"),
+        "negative labels": (1, -np.ones(12, np.int8), "negative"),
+        "NaN pixels": (2, np.full((6, 28, 28), np.nan, np.float32), "NaN"),
+        "pixels beyond float32": (0, np.full((12, 28, 28), 1e300), "range of float32"),
+        "test images narrower": (2, np.zeros((6, 20, 20), np.uint8), "400 pixels"),
+    }[case]
+    if case == "no images":
+        write_idx(tmp_path / IDX_NAMES[1], np.zeros(0, np.uint8))
+    path = write_idx(tmp_path / IDX_NAMES[index], array)
+    with pytest.raises(ValueError, match=fragment) as e:
+        datasets.load_idx_directory(tmp_path)
+    assert_names(e, path)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, int, complex, object, "float16"])
+def test_loaders_take_float32_or_float64_only(tmp_path, dtype):
+    write_idx_directory(tmp_path, n_train=12, n_test=6)
+    for load in (lambda: datasets.load_idx_directory(tmp_path, dtype=dtype),
+                 lambda: datasets.load("digits", dtype=dtype)):
+        with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+            load()
+
+
+
 def test_idx_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError) as e:
         datasets.read_idx(tmp_path / "nope.gz")
