@@ -203,6 +203,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of stdout went away (`... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _fail(command, message):
@@ -453,6 +457,11 @@ def run_gradcheck(args):
     for label, value in _per_layer(errors):
         print(f"{label}: worst relative error {_fmt(value)}")
         worst = max(worst, _max_value(value))
+    if all(not np.any(g) for g in sum(net.backprop(X, Y), [])):
+        # both sides are 0 everywhere: they agree, and that tells nothing
+        print("every gradient is exactly zero (dead units?), so nothing was compared; "
+              "try another --seed or --activation")
+        return 1
     verdict = "agrees" if worst <= args.tolerance else "DISAGREES"
     print(f"backprop {verdict} with finite differences: worst relative error {worst:.3e} "
           f"(tolerance {args.tolerance:g})")
@@ -516,6 +525,9 @@ def run_bench(args):
 # -- download --------------------------------------------------------------------
 def run_download(args):
     from . import datasets
+    if args.cache_dir is not None and os.path.exists(args.cache_dir) \
+            and not os.path.isdir(args.cache_dir):
+        raise _fail("download", f"--cache-dir: {args.cache_dir} is not a directory")
     try:
         path = datasets.download(args.name, cache_dir=args.cache_dir, verbose=True)
     except (OSError, ValueError) as exc:

@@ -102,8 +102,12 @@ def holdout_split(X, y, test_fraction=0.2, seed=0):
     round(test_fraction * n) samples, chosen by a permutation drawn from
     ``numpy.random.default_rng(seed)``, so a seed always gives the same split."""
     X, y = np.asarray(X), np.asarray(y)
+    for name, arr in (("X", X), ("y", y)):
+        if arr.ndim == 0:
+            raise ValueError(f"{name} must hold one sample per row, got a scalar")
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}")
+    test_fraction = _checks.check_float("test_fraction", test_fraction)
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     n = X.shape[0]

@@ -221,6 +221,7 @@ def test_progress_bar_on_a_terminal(capsys, monkeypatch):
     (["bench", "--plot", "g.png"], ["--plot", "--gradient-cost"]),
     (["fly"], ["fly"]),
     (["download", "imagenet"], ["imagenet"]),
+    (["download", "mnist", "--cache-dir", __file__], ["--cache-dir", "not a directory"]),
 ])
 def test_bad_options(argv, fragments, capsys):
     status, out, err = main(argv, capsys)
@@ -272,6 +273,15 @@ def test_gradcheck_mixed_activations(capsys):
                              "--cost", "quadratic", "--samples", "3"], capsys)
     assert status == 0, err
     assert "[4, 7, 3], tanh,sigmoid, quadratic" in out
+
+
+def test_gradcheck_says_when_there_was_nothing_to_compare(capsys):
+    """ReLU layers that the random inputs leave dead give zero gradients on
+    both sides: no evidence either way."""
+    status, out, err = main(["gradcheck", "--activation", "relu", "--cost", "quadratic"],
+                            capsys)
+    assert status == 1
+    assert "nothing was compared" in out and "agrees" not in out
 
 
 def test_gradcheck_reports_disagreement(capsys, monkeypatch):
@@ -374,3 +384,12 @@ def test_bench_report_prints_its_table(capsys):
     assert re.search(r"^fastbp\s+float64\s+[\d.e+-]+\s+1\.00", out, flags=re.M), out
     assert re.search(r"^vectorized NumPy.*float64\s+[\d.e+-]+\s+[\d.]+", out, flags=re.M), out
     assert "GFLOP/s" in out and "BLAS threads" in out
+
+
+def test_output_cut_short_by_the_reader_ends_quietly(tmp_path):
+    """`fastbp train | head -1`: the pipe closes early; no traceback."""
+    proc = subprocess.run(
+        f"{sys.executable} -m fastbp train --epochs 3 | head -1",
+        shell=True, capture_output=True, text=True, timeout=300)
+    assert proc.stdout.startswith("data: ")
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr

@@ -50,6 +50,12 @@ def test_holdout_split_is_a_seeded_partition():
         datasets.holdout_split(X, y, test_fraction=1.5)
     with pytest.raises(ValueError, match="samples"):
         datasets.holdout_split(X, y[:10])
+    with pytest.raises(TypeError, match="test_fraction must be a real number"):
+        datasets.holdout_split(X, y, test_fraction="0.2")
+    with pytest.raises(ValueError, match="X must hold one sample per row"):
+        datasets.holdout_split(3, 4)
+    with pytest.raises(ValueError, match="seed must be None, a non-negative integer"):
+        datasets.holdout_split(X, y, seed=-1)
 
 
 # -- IDX -----------------------------------------------------------------------
