@@ -160,6 +160,10 @@ def build_parser(with_bench=False):
     gradcheck.add_argument("--samples", type=_int_at_least(1), default=5, metavar="N",
                            help="number of random samples (default: 5)")
     gradcheck.add_argument("--seed", type=_int_at_least(0), default=0)
+    gradcheck.add_argument("--max-checks", type=_int_at_least(1), default=1000, metavar="N",
+                           help="check at most N weights and N biases of each layer, "
+                                "chosen at random (each costs two feedforward passes; "
+                                "default: 1000)")
     gradcheck.add_argument("--tolerance", type=_float_above(0.0, strict=True), default=1e-5,
                            help="exit with status 1 if a relative error exceeds this "
                                 "(default: 1e-5)")
@@ -452,7 +456,7 @@ def run_gradcheck(args):
     acts = activations[0] if len(set(activations)) == 1 else ",".join(activations)
     print(f"network: {sizes}, {acts}, {args.cost} cost, float64; "
           f"{args.samples} random samples, seed {args.seed}")
-    errors = check(net, X, Y)
+    errors = check(net, X, Y, max_checks_per_layer=args.max_checks, seed=args.seed)
     worst = 0.0
     for label, value in _per_layer(errors):
         print(f"{label}: worst relative error {_fmt(value)}")

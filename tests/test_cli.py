@@ -268,6 +268,12 @@ def test_gradcheck(capsys):
     assert "agrees" in out
 
 
+def test_gradcheck_checks_at_most_max_checks_entries_a_layer(capsys):
+    status, out, err = main(["gradcheck", "--layers", "30,20,4", "--max-checks", "7"], capsys)
+    assert status == 0, err
+    assert "layer 1 (7 weights, 7 biases)" in out and "layer 2 (7 weights, 4 biases)" in out
+
+
 def test_gradcheck_mixed_activations(capsys):
     status, out, err = main(["gradcheck", "--layers", "4,7,3", "--activation", "tanh,sigmoid",
                              "--cost", "quadratic", "--samples", "3"], capsys)
@@ -285,7 +291,7 @@ def test_gradcheck_says_when_there_was_nothing_to_compare(capsys):
 
 
 def test_gradcheck_reports_disagreement(capsys, monkeypatch):
-    def broken(net, X, Y):
+    def broken(net, X, Y, **options):
         return [0.5, 1e-9]
     monkeypatch.setattr(cli, "_gradcheck_function", lambda: broken)
     status, out, err = main(["gradcheck", "--layers", "3,2,2"], capsys)
