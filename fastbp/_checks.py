@@ -257,10 +257,16 @@ def bind_parameters(net, dtype):
     is done to the network's lists meanwhile); the lists on ``net`` are
     rebound if an entry had to be converted (the engine then trains the
     converted arrays in place)."""
-    w, b = check_parameters(net.weights, net.biases, net.sizes, dtype)
-    if not isinstance(net.weights, list) or any(x is not y for x, y in zip(w, net.weights)):
+    weights, biases = net.weights, net.biases       # read once: the lists checked
+    w, b = check_parameters(weights, biases, net.sizes, dtype)
+    # Only where an entry was converted, and only if the lists are still the
+    # ones checked: a training call in another thread may have bound new
+    # arrays meanwhile, which a reader must not undo.
+    if (not isinstance(weights, list) or any(x is not y for x, y in zip(w, weights))) \
+            and net.weights is weights:
         net.weights = list(w)
-    if not isinstance(net.biases, list) or any(x is not y for x, y in zip(b, net.biases)):
+    if (not isinstance(biases, list) or any(x is not y for x, y in zip(b, biases))) \
+            and net.biases is biases:
         net.biases = list(b)
     return w, b
 

@@ -31,7 +31,8 @@ from numpy.testing import assert_array_equal
 
 import fastbp
 import fastbp.network as book
-from fastbp import _training
+import fastbp.network2 as book2
+from fastbp import _checks, _training
 
 
 def all_parameters(net):
@@ -361,6 +362,28 @@ def test_same_network_in_two_threads_is_refused_not_interleaved():
     assert_same_network(net, alone)
 
 
+@pytest.mark.parametrize("module", [book, book2])
+def test_a_read_never_undoes_arrays_bound_meanwhile(monkeypatch, module):
+    """A read checks the network's parameters; if training binds new arrays
+    to the network while the read checks the old ones (as SGD does at the
+    end of each epoch, from another thread), the read must leave the new
+    ones bound.  The binding is made here from inside the check, at the
+    moment a thread switch could make it."""
+    np.random.seed(0)
+    net = module.Network([4, 3, 2])
+    new_w = [w + 1.0 for w in net.weights]
+    new_b = [b + 1.0 for b in net.biases]
+    real_check = _checks.check_parameters
+
+    def check_while_training_binds(weights, biases, sizes, dtype):
+        checked = real_check(weights, biases, sizes, dtype)
+        net.weights, net.biases = new_w, new_b
+        return checked
+
+    monkeypatch.setattr(_checks, "check_parameters", check_while_training_binds)
+    net.feedforward(np.zeros((4, 1)))
+    assert net.weights is new_w and net.biases is new_b
+
 def test_book_network_in_two_threads_is_refused():
     rng = np.random.default_rng(10)
     np.random.seed(0)
@@ -416,7 +439,7 @@ def test_book_network_pickles_and_deepcopies():
 def test_an_interrupt_between_engine_calls_gets_the_note_once():
     """A KeyboardInterrupt raised in the Python between two epochs (not in
     the engine) still tells the user what state training left, once."""
-    from fastbp import _training
+    from fastbp import _checks, _training
     with pytest.raises(KeyboardInterrupt) as info:
         with _training.engine_threads():
             exc = KeyboardInterrupt()
