@@ -55,14 +55,35 @@ def new_lock():
     return threading.Lock()
 
 
+@contextlib.contextmanager
+def between_epochs(net):
+    """While a training call of this thread waits between two epochs (its
+    callback runs), this thread may copy the network (save, pickle): its
+    parameters are those of a finished epoch."""
+    net._between_epochs = threading.get_ident()
+    try:
+        yield
+    finally:
+        net._between_epochs = None
+
+
+def _for_reading(net):
+    """The lock a copy of the network takes: exclusive(net._lock), or none
+    for the thread whose training call is between epochs (see between_epochs)."""
+    if getattr(net, "_between_epochs", None) == threading.get_ident():
+        return contextlib.nullcontext()
+    return exclusive(net._lock)
+
+
 def network_state(net):
     """A network's state for pickle and deepcopy: everything but its lock,
     which cannot be pickled, with the weights and biases copied under the
     lock (NetworkBusyError while it trains in another thread, so a copy is
     never caught half-updated)."""
-    with exclusive(net._lock):
+    with _for_reading(net):
         state = net.__dict__.copy()
         del state["_lock"]
+        state.pop("_between_epochs", None)
         state["weights"] = [np.array(w, copy=True) for w in net.weights]
         state["biases"] = [np.array(b, copy=True) for b in net.biases]
     return state
@@ -71,7 +92,7 @@ def network_state(net):
 def copied_parameters(net, dtype):
     """Copies of a network's checked weights and biases, taken under its lock
     (for saving: never a network caught half-updated)."""
-    with exclusive(net._lock):
+    with _for_reading(net):
         weights, biases = _checks.bind_parameters(net, dtype)
         return ([np.array(w, copy=True) for w in weights],
                 [np.array(b, copy=True) for b in biases])

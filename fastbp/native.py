@@ -210,7 +210,8 @@ class Network:
             with the history so far (for progress reports; one fit call then
             checks and converts X and Y once for all its epochs).  Weights and
             biases it assigns to the network are checked and trained from
-            the next epoch on.
+            the next epoch on; it may save or pickle the network (a
+            checkpoint), but not train it.
 
         Returns
         -------
@@ -265,7 +266,8 @@ class Network:
                 if verbose:
                     print(", ".join(line), flush=True)
                 if callback is not None:
-                    callback(epoch, history)
+                    with _training.between_epochs(self):
+                        callback(epoch, history)
         return history
 
     def _training_parameters(self, X, Y):

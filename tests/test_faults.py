@@ -451,3 +451,26 @@ def test_an_interrupt_between_engine_calls_gets_the_note_once():
         with _training.engine_threads():
             raise KeyboardInterrupt
     assert any("interrupted between two mini-batches" in n for n in info.value.__notes__)
+
+
+def test_fits_callback_may_save_and_pickle_the_network_between_epochs(tmp_path):
+    """A checkpoint from the callback holds the epoch just finished; training
+    the network from there is still refused."""
+    X, y = _problem(3, n=60, n_in=5, n_out=3)
+    net = fastbp.Network([5, 4, 3], seed=0)
+    saved = {}
+
+    def checkpoint(epoch, history):
+        net.save(tmp_path / f"epoch{epoch}.npz")
+        saved[epoch] = pickle.loads(pickle.dumps(net))
+        with pytest.raises(_training.NetworkBusyError):
+            net.fit(X, y, 1, 10, 0.5)
+
+    net.fit(X, y, 2, 10, 0.5, monitor=False, callback=checkpoint)
+    for copy_ in (fastbp.load(tmp_path / "epoch1.npz"), saved[1]):
+        assert_same_network(copy_, net)
+    assert not hasattr(saved[0], "_between_epochs") or saved[0]._between_epochs is None
+    first = fastbp.Network([5, 4, 3], seed=0)
+    first.fit(X, y, 1, 10, 0.5, monitor=False)
+    assert_same_network(fastbp.load(tmp_path / "epoch0.npz"), first)
+    pickle.dumps(net)                     # after fit: an ordinary network again
