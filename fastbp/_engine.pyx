@@ -812,6 +812,30 @@ cdef inline bint _is_aligned(object arr):
     return (<size_t> arr.ctypes.data) % CACHE_LINE == 0
 
 
+def copy_arrays(list targets, list values):
+    """targets[k][...] = values[k] for every k, all or none: Python runs
+    signal handlers (Ctrl-C) only between bytecodes, and once every pair is
+    checked and converted the copies are made in C, so a KeyboardInterrupt
+    comes before all of them or after all of them, never between.  The
+    targets are C-contiguous writeable arrays."""
+    cdef Py_ssize_t k, n = len(targets)
+    if n != len(values):
+        raise ValueError("as many targets as values are needed")
+    cdef list ready = []
+    for k in range(n):
+        t = targets[k]
+        if not (isinstance(t, np.ndarray) and t.flags.c_contiguous and t.flags.writeable):
+            raise ValueError("the targets must be C-contiguous writeable arrays")
+        v = np.ascontiguousarray(values[k], dtype=t.dtype)
+        if v.shape != t.shape:
+            raise ValueError(f"a value of shape {v.shape} for a target of shape {t.shape}")
+        ready.append(v)
+    for k in range(n):          # C only from here
+        memcpy(cnp.PyArray_DATA(<cnp.ndarray> targets[k]),
+               cnp.PyArray_DATA(<cnp.ndarray> ready[k]),
+               <size_t> cnp.PyArray_NBYTES(<cnp.ndarray> targets[k]))
+
+
 def any_overlap(list arrays):
     """Whether any two of the arrays share memory (the same array twice, or
     views of one buffer): their bytes [data, data + nbytes) intersect."""

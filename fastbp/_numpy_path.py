@@ -19,7 +19,7 @@ in the engine, a mini-batch is applied whole or not at all.
 """
 import numpy as np
 
-from . import _training, activations as _activations, costs as _costs
+from . import _engine, _training, activations as _activations, costs as _costs
 
 _SIGMOID = _activations.CODES["sigmoid"]
 _QUADRATIC = _costs.CODES["quadratic"]
@@ -109,21 +109,6 @@ def _step(weights, biases, acts, cost, X, Y, eta, decay):
     return new_w, new_b
 
 
-def _apply(targets, values):
-    """Copy values into targets in place, every one of them even if Ctrl-C
-    comes in between: a copy is never interrupted half-way, so the
-    interrupt is held (and the copy redone, harmlessly) until all are done."""
-    interrupted, k = None, 0
-    while k < len(targets):
-        try:
-            np.copyto(targets[k], values[k])
-            k += 1
-        except KeyboardInterrupt as exc:
-            interrupted = exc
-    if interrupted is not None:
-        raise interrupted
-
-
 def train_epoch(weights, biases, sizes, acts, cost, X, Y, order, batch_size, eta,
                 decay=1.0, xmax=None, **engine_options):
     """One epoch of SGD in place, like fastbp._training.train_epoch (whose
@@ -148,7 +133,8 @@ def train_epoch(weights, biases, sizes, acts, cost, X, Y, order, batch_size, eta
             if step is None:
                 raise _training.diverged(done + 1, -(-n // batch_size))
             new_w, new_b = step
-            _apply(list(weights) + list(biases), new_w + new_b)
+            # all arrays or none: a Ctrl-C never leaves a step half-applied
+            _engine.copy_arrays(list(weights) + list(biases), new_w + new_b)
             done += 1
     except KeyboardInterrupt as exc:
         _training.note_interrupted(exc)

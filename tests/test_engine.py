@@ -480,3 +480,20 @@ def test_one_output_refuses_other_labels():
         net.fit(X, y + 1, 1, 10, 1.0)
     with pytest.raises(ValueError, match="0 or 1"):
         net.accuracy(X, -y)
+
+
+def test_copy_arrays_copies_every_pair_in_one_call():
+    targets = [np.zeros((3, 2)), np.zeros(4, dtype=np.float32)]
+    values = [np.ones((3, 2)), np.arange(4, dtype=np.float32)]
+    _engine.copy_arrays(targets, values)
+    for t, v in zip(targets, values):
+        np.testing.assert_array_equal(t, v)
+    with pytest.raises(ValueError, match="as many targets as values"):
+        _engine.copy_arrays(targets, values[:1])
+    # refused before any copy: the first target is left alone
+    targets[0][...] = 0
+    with pytest.raises(ValueError, match="shape"):
+        _engine.copy_arrays(targets, [np.ones((3, 2)), np.ones(5)])
+    assert not targets[0].any()
+    with pytest.raises(ValueError, match="C-contiguous writeable"):
+        _engine.copy_arrays([np.zeros((4, 4))[:, ::2]], [np.ones((4, 2))])
