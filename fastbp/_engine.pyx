@@ -812,6 +812,28 @@ cdef inline bint _is_aligned(object arr):
     return (<size_t> arr.ctypes.data) % CACHE_LINE == 0
 
 
+cdef class Exclusive:
+    """``with Exclusive(lock, busy):`` holds ``lock`` (a threading.Lock) for
+    the block, or raises ``busy`` at once if another call holds it.
+
+    Compiled, so that no bytecode runs between taking the lock and entering
+    the block, nor between leaving it and releasing the lock: Python raises
+    a KeyboardInterrupt only between bytecodes, so a Ctrl-C can never leave
+    the lock taken for good."""
+    cdef object lock, busy
+
+    def __cinit__(self, lock, busy):
+        self.lock, self.busy = lock, busy
+
+    def __enter__(self):
+        if not self.lock.acquire(False):
+            raise self.busy
+
+    def __exit__(self, *exc_info):
+        self.lock.release()
+        return False
+
+
 def copy_arrays(list targets, list values):
     """targets[k][...] = values[k] for every k, all or none: Python runs
     signal handlers (Ctrl-C) only between bytecodes, and once every pair is

@@ -38,17 +38,12 @@ class NetworkBusyError(RuntimeError):
     """Raised when a network is asked to train while it is training in another thread."""
 
 
-@contextlib.contextmanager
 def exclusive(lock):
-    """Hold a network's lock for a training call, or refuse at once."""
-    if not lock.acquire(blocking=False):
-        raise NetworkBusyError(
-            "this network is already being trained or evaluated in another thread; "
-            "train a copy, or wait for that call to return")
-    try:
-        yield
-    finally:
-        lock.release()
+    """Hold a network's lock for a training call (``with exclusive(lock):``),
+    or refuse at once (see _engine.Exclusive)."""
+    return _engine.Exclusive(lock, NetworkBusyError(
+        "this network is already being trained or evaluated in another thread; "
+        "train a copy, or wait for that call to return"))
 
 
 def new_lock():
@@ -60,8 +55,8 @@ def between_epochs(net):
     """While a training call of this thread waits between two epochs (its
     callback runs), this thread may copy the network (save, pickle): its
     parameters are those of a finished epoch."""
-    net._between_epochs = threading.get_ident()
     try:
+        net._between_epochs = threading.get_ident()
         yield
     finally:
         net._between_epochs = None
