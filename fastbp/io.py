@@ -227,9 +227,7 @@ def _checked(path, sizes, weights, biases, cost, activations, dtype):
                 or not all(isinstance(a, str) for a in activations)):
             raise ValueError(f"activations must be a list of names, got {activations!r}")
         activations = _activations.check_activations(activations, n_layers)
-        if cost == "cross-entropy" and activations[-1] != "sigmoid":
-            raise ValueError(f"the cross-entropy cost needs a sigmoid output layer, "
-                             f"and this network's is {activations[-1]}")
+        _costs.check_output(cost, activations[-1])
         weights, biases = _checks.check_parameters(
             _as_list("weights", weights), _as_list("biases", biases), sizes, dtype)
     except (TypeError, ValueError) as exc:

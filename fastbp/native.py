@@ -77,12 +77,7 @@ class Network:
         self.num_layers = len(self.sizes)
         self.activations = _activations.check_activations(activations, self.num_layers - 1)
         self.cost = _costs.check_cost(cost)
-        out = self.activations[-1]
-        if self.cost == "cross-entropy" and isinstance(out, str) and out != "sigmoid":
-            # its ln a and ln(1 - a) need every output in (0, 1)
-            raise ValueError(f"the cross-entropy cost needs outputs in (0, 1), as a "
-                             f"sigmoid output layer gives, not a {out} one: use a sigmoid "
-                             f"last layer, or the quadratic cost")
+        _costs.check_output(self.cost, self.activations[-1])
         self.dtype = _checks.check_dtype(dtype)
         if init not in ("scaled", "large"):
             raise ValueError(f"init must be 'scaled' or 'large', got {init!r}")
