@@ -290,9 +290,14 @@ def check_separate(weights, biases):
                                  "(e.g. with .copy())")
 
 
+def shares_with_parameters(arr, weights, biases):
+    """Whether arr may share memory with one of the parameters."""
+    return any(np.may_share_memory(arr, p) for p in list(weights) + list(biases))
+
+
 def apart_from(arr, weights, biases):
     """arr, or a copy of it where it shares memory with a parameter, so that
     training, which updates the parameters in place, reads it unchanged."""
-    if any(np.may_share_memory(arr, p) for _, p in parameter_names(weights, biases)):
+    if shares_with_parameters(arr, weights, biases):
         return np.array(arr, order="C")
     return arr

@@ -270,8 +270,7 @@ class Network:
         apart from each other and from the training data."""
         weights, biases = self._parameters()
         _checks.check_separate(weights, biases)
-        if _checks.apart_from(X, weights, biases) is not X or \
-                _checks.apart_from(Y, weights, biases) is not Y:
+        if any(_checks.shares_with_parameters(A, weights, biases) for A in (X, Y)):
             raise ValueError("the network's weights or biases share memory with X or Y, "
                              "which fit reads while it updates them")
         return weights, biases
