@@ -207,7 +207,7 @@ def _idx_pair(images_path, labels_path, dtype):
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"{images_path} holds {images.shape[0]} images but "
                          f"{labels_path} holds {labels.shape[0]} labels")
-    if images.shape[0] == 0 or images.size == 0:
+    if images.size == 0:
         raise ValueError(f"{images_path}: holds no images (shape {images.shape})")
     if labels.min() < 0:
         raise ValueError(f"{labels_path}: the labels contain negative values")

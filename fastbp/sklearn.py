@@ -305,8 +305,9 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
         # squares of targets beyond 1e154 would overflow
         big = np.max(np.abs(Y), axis=0)
         big = np.where(big > 0, big, 1.0)
-        scale = (Y / big).std(axis=0) * big
-        return (Y / big).mean(axis=0) * big, np.where(scale > 0, scale, 1.0)
+        scaled = Y / big
+        scale = scaled.std(axis=0) * big
+        return scaled.mean(axis=0) * big, np.where(scale > 0, scale, 1.0)
 
     @staticmethod
     def _standardised(y, mean, scale):
