@@ -834,6 +834,102 @@ cdef class Exclusive:
         return False
 
 
+# Engine calls running now in this process (all of them, and the trainings
+# among them) and the BLAS limit they share: see EngineThreads.
+cdef Py_ssize_t _running_calls = 0
+cdef Py_ssize_t _running_trainings = 0
+cdef object _blas_limit = None
+
+
+def running_calls():
+    """(engine calls running now, the trainings among them)."""
+    return _running_calls, _running_trainings
+
+
+def blas_limited():
+    """Whether a BLAS limit set by EngineThreads is in force."""
+    return _blas_limit is not None
+
+
+cdef class EngineThreads:
+    """The context manager behind _training.engine_threads (which documents
+    the rules): counts the engine calls running, keeps BLAS to one thread
+    while any runs, and gives the call its thread count.
+
+    calls is the Python thread's list of the counts of the calls it is
+    inside (this one's is appended on entry, removed on exit); cores, the
+    count when nothing else decides; limit_blas() sets the BLAS limit and
+    returns an object whose restore_original_limits() undoes it; lock
+    serialises setting and undoing it; note(exc) annotates a
+    KeyboardInterrupt that ends a training.
+
+    Compiled, like Exclusive: the counts change in C, where no
+    KeyboardInterrupt can arrive (Python raises one only between
+    bytecodes), and only Python code that runs before them (setting the
+    BLAS limit) or after them (undoing it, the note) can be interrupted.
+    An interrupted undo is finished by the next call."""
+    cdef object requested, calls, lock, limit_blas, note, mark
+    cdef Py_ssize_t cores
+    cdef bint training
+
+    def __cinit__(self, n_threads, bint training, list calls not None, Py_ssize_t cores,
+                  lock, limit_blas, note):
+        self.requested, self.training, self.calls, self.cores = n_threads, training, calls, cores
+        self.lock, self.limit_blas, self.note = lock, limit_blas, note
+
+    def __enter__(self):
+        global _running_calls, _running_trainings, _blas_limit
+        if self.mark is not None:
+            raise RuntimeError("this engine_threads context is already in use")
+        cdef object n = self.requested
+        cdef list calls = self.calls
+        if calls:
+            outer = calls[len(calls) - 1][0]
+            n = outer if n is None else min(n, outer)
+        mark = [n]
+        with self.lock:
+            if _running_calls == 0:
+                if _blas_limit is not None:     # an undo was interrupted
+                    _blas_limit.restore_original_limits()
+                    _blas_limit = None
+                _blas_limit = self.limit_blas()
+            # C only from here to the return
+            if n is None:
+                n = 1 if _running_trainings else self.cores
+            mark[0] = n
+            _running_calls += 1
+            _running_trainings += self.training
+            calls.append(mark)
+            self.mark = mark
+        return n
+
+    def __exit__(self, exc_type, exc, traceback):
+        global _running_calls, _running_trainings
+        cdef Py_ssize_t k
+        cdef list calls = self.calls
+        if self.mark is None:
+            return False
+        for k in range(len(calls) - 1, -1, -1):     # by identity: C only
+            if calls[k] is self.mark:
+                del calls[k]
+                break
+        self.mark = None
+        _running_calls -= 1
+        _running_trainings -= self.training
+        if _running_calls == 0 and _blas_limit is not None:
+            self._undo_limit()
+        if self.training and exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.note(exc)
+        return False
+
+    cdef _undo_limit(self):
+        global _blas_limit
+        with self.lock:
+            if _running_calls == 0 and _blas_limit is not None:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
+
+
 def copy_arrays(list targets, list values):
     """targets[k][...] = values[k] for every k, all or none: Python runs
     signal handlers (Ctrl-C) only between bytecodes, and once every pair is

@@ -7,6 +7,7 @@ BLAS's threads, run the compiled epoch, and turn the engine's statuses into
 exceptions.
 """
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -113,23 +114,25 @@ def usable_cores():
     return max(1, cores)
 
 
-# Engine calls running threads now in this process (all of them, and the
-# trainings among them), the BLAS limit they share, and in each Python
-# thread the thread counts of the calls it is inside, innermost last.
-_running = 0
-_trainings = 0
-_running_lock = threading.Lock()
-_blas_limit = None
+# In each Python thread, the thread counts of the engine calls it is inside,
+# innermost last (the counts of all running calls are kept by the engine:
+# _engine.running_calls).
 _inside = threading.local()
+_blas_lock = threading.Lock()
 
 
 def _calls_inside():
     return _inside.__dict__.setdefault("calls", [])
 
 
-@contextlib.contextmanager
+# Sets the BLAS limit and returns its undo, called from compiled code with no
+# Python frame of fastbp's around it (see _engine.EngineThreads).
+_limit_blas = functools.partial(threadpool_limits, limits=1, user_api="blas")
+
+
 def engine_threads(n_threads=None, training=True):
-    """The number of threads an engine call may use, for its duration.
+    """The number of threads an engine call may use, for its duration
+    (``with engine_threads() as n:``).
 
     The engine shares its work out over its own threads, so BLAS is kept
     to one thread while any such call runs (restored after the last one
@@ -144,42 +147,13 @@ def engine_threads(n_threads=None, training=True):
     do not count as a running training.  With training=True, a
     KeyboardInterrupt anywhere in the training loop it wraps -- in the
     engine or in the Python between two engine calls -- gets the note of
-    note_interrupted."""
-    global _running, _trainings, _blas_limit
+    note_interrupted.  The bookkeeping is compiled (_engine.EngineThreads),
+    so that a Ctrl-C cannot leave a call counted for good."""
     if n_threads is not None:
         n_threads = _checks.check_int("n_threads", n_threads, minimum=1, maximum=MAX_THREADS)
-    calls = _calls_inside()
-    if calls:
-        outer = calls[-1][0]
-        n_threads = outer if n_threads is None else min(n_threads, outer)
-    with _running_lock:
-        if _running == 0:
-            _blas_limit = threadpool_limits(limits=1, user_api="blas")
-        others = _trainings
-        _running += 1
-        _trainings += bool(training)
-    mark = [n_threads]          # this call's entry, removed by identity on exit
-    try:
-        if n_threads is None:
-            n_threads = 1 if others else min(usable_cores(), MAX_THREADS)
-        mark[0] = n_threads
-        calls.append(mark)
-        yield n_threads
-    except KeyboardInterrupt as exc:
-        if training:
-            note_interrupted(exc)
-        raise
-    finally:
-        for k in range(len(calls) - 1, -1, -1):
-            if calls[k] is mark:
-                del calls[k]
-                break
-        with _running_lock:
-            _running -= 1
-            _trainings -= bool(training)
-            if _running == 0 and _blas_limit is not None:
-                _blas_limit.restore_original_limits()
-                _blas_limit = None
+    return _engine.EngineThreads(n_threads, training, _calls_inside(),
+                                 min(usable_cores(), MAX_THREADS), _blas_lock, _limit_blas,
+                                 note_interrupted)
 
 
 def _layer_weights(sizes):

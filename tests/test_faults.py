@@ -14,7 +14,10 @@
 - Networks pickle and deepcopy (the lock is recreated), also mid-training
   from another thread: refused rather than copied half-updated.
 """
+import contextlib
 import copy
+import dis
+import itertools
 import os
 import pickle
 import select
@@ -28,11 +31,12 @@ import time
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
+from threadpoolctl import threadpool_info
 
 import fastbp
 import fastbp.network as book
 import fastbp.network2 as book2
-from fastbp import _checks, _training
+from fastbp import _checks, _engine, _training
 
 
 def all_parameters(net):
@@ -451,6 +455,94 @@ def test_an_interrupt_between_engine_calls_gets_the_note_once():
         with _training.engine_threads():
             raise KeyboardInterrupt
     assert any("interrupted between two mini-batches" in n for n in info.value.__notes__)
+
+
+# Python raises a KeyboardInterrupt (Ctrl-C) only where the interpreter
+# looks for signals: when a function starts (RESUME), on a backward jump,
+# and as a call returns.  _interrupt_at injects one at the k-th such point
+# of the traced code, so that a loop over k tries every point in turn.
+_SIGNAL_CHECKS = {"RESUME", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
+
+
+def _signal_points(code, cache={}):
+    if code not in cache:
+        ins = list(dis.get_instructions(code))
+        after_calls = {b.offset for a, b in zip(ins, ins[1:])
+                       if a.opname in ("CALL", "CALL_FUNCTION_EX")}
+        cache[code] = after_calls | {i.offset for i in ins if i.opname in _SIGNAL_CHECKS}
+    return cache[code]
+
+
+def _interrupt_at(k, traced):
+    """A trace function (sys.settrace) that raises KeyboardInterrupt at the
+    k-th point where Python looks for signals in code whose file is in
+    ``traced``, and how many points it passed."""
+    seen = [0]
+
+    def local(frame, event, arg):
+        if event == "opcode" and frame.f_lasti in _signal_points(frame.f_code):
+            seen[0] += 1
+            if seen[0] == k:
+                raise KeyboardInterrupt     # also ends the tracing
+        return local
+
+    def enter(frame, event, arg):
+        if frame.f_code.co_filename in traced:
+            frame.f_trace_opcodes = True
+            return local
+        return None
+    return enter, seen
+
+
+def _training_then_feedforward():
+    with _training.engine_threads():
+        with _training.engine_threads(training=False):
+            pass
+
+
+def test_no_ctrl_c_leaves_an_engine_call_counted():
+    """A Ctrl-C at any point where Python could raise it, in fastbp's
+    Python or in the caller's with statement, leaves no call counted and
+    BLAS's threads restored: otherwise every later training would take one
+    core and BLAS would stay on one thread for the rest of the process."""
+    traced = {_training.__file__, __file__, contextlib.__file__}
+    blas_before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    interrupted = 0
+    for k in itertools.count(1):
+        tracer, seen = _interrupt_at(k, traced)
+        sys.settrace(tracer)
+        try:
+            _training_then_feedforward()
+        except KeyboardInterrupt:
+            interrupted += 1
+        finally:
+            sys.settrace(None)
+        assert _engine.running_calls() == (0, 0), k
+        assert not _engine.blas_limited() and not _training._calls_inside(), k
+        assert [i["num_threads"] for i in threadpool_info()
+                if i["user_api"] == "blas"] == blas_before, k
+        if seen[0] < k:
+            break
+    assert interrupted == k - 1 > 10
+
+
+def test_an_interrupted_blas_restore_is_finished_by_the_next_call(monkeypatch):
+    restored = []
+
+    class Limit:
+        def restore_original_limits(self):
+            restored.append(len(restored))
+            if len(restored) == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(_training, "_limit_blas", Limit)
+    with pytest.raises(KeyboardInterrupt):
+        with _training.engine_threads(training=False):
+            pass
+    assert _engine.running_calls() == (0, 0) and _engine.blas_limited()
+    with _training.engine_threads(training=False):
+        assert restored == [0, 1] and _engine.running_calls() == (1, 0)
+    assert restored == [0, 1, 2] and not _engine.blas_limited()
 
 
 def test_fits_callback_may_save_and_pickle_the_network_between_epochs(tmp_path):

@@ -247,7 +247,7 @@ def test_large_feedforwards_use_the_engine_threads(monkeypatch):
     net.feedforward(small)
     np.testing.assert_array_equal(net.feedforward(large), expected)
     assert seen == [1, 2]
-    assert _training._running == 0 and _training._blas_limit is None
+    assert _engine.running_calls() == (0, 0) and not _engine.blas_limited()
 
 
 def test_feedforward_inside_a_training_call_uses_its_threads(monkeypatch):
@@ -263,7 +263,7 @@ def test_feedforward_inside_a_training_call_uses_its_threads(monkeypatch):
         net = fastbp.Network([784, 30, 10], seed=0)
         net.fit(X, y, epochs=1, batch_size=500, eta=0.1, n_threads=n_threads)
         assert seen == [expected]
-    assert _training._running == 0 and _training._blas_limit is None
+    assert _engine.running_calls() == (0, 0) and not _engine.blas_limited()
 
 
 def test_nested_engine_threads():
@@ -272,8 +272,8 @@ def test_nested_engine_threads():
             assert (outer, inner) == (3, 3)
             with _training.engine_threads(2) as innermost:
                 assert innermost == 2
-        assert _training._running == 1
-    assert _training._running == 0 and _training._blas_limit is None
+        assert _engine.running_calls() == (1, 1)
+    assert _engine.running_calls() == (0, 0) and not _engine.blas_limited()
     with pytest.raises(KeyboardInterrupt) as info:
         with _training.engine_threads(training=False):
             raise KeyboardInterrupt
@@ -290,7 +290,7 @@ def test_engine_threads_left_out_of_order(monkeypatch):
     assert second.__enter__() == 3
     first.__exit__(None, None, None)
     second.__exit__(None, None, None)
-    assert _training._running == 0 and _training._blas_limit is None
+    assert _engine.running_calls() == (0, 0) and not _engine.blas_limited()
     with _training.engine_threads() as n:
         assert n == 2
 
@@ -320,4 +320,4 @@ def test_a_running_feedforward_does_not_hold_trainings_to_one_thread(monkeypatch
         release.set()
         worker.join()
         assert seen[-2:] == [expected, 1 if training else 2]
-    assert _training._running == 0 and _training._trainings == 0
+    assert _engine.running_calls() == (0, 0)
