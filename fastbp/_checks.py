@@ -282,12 +282,12 @@ def check_separate(weights, biases):
     place, so two layers (or a layer's weights and biases) in one buffer
     would each take the other's steps."""
     named = parameter_names(weights, biases)
-    for i, (name_a, a) in enumerate(named):
-        for name_b, b in named[i + 1:]:
-            if np.may_share_memory(a, b):
-                raise ValueError(f"{name_a} and {name_b} share memory, and training "
-                                 "updates each in place: give each its own array "
-                                 "(e.g. with .copy())")
+    pair = _engine.overlapping_pair([a for _, a in named])
+    if pair is not None:
+        name_a, name_b = (named[k][0] for k in pair)
+        raise ValueError(f"{name_a} and {name_b} share memory, and training "
+                         "updates each in place: give each its own array "
+                         "(e.g. with .copy())")
 
 
 def shares_with_parameters(arr, weights, biases):

@@ -71,6 +71,7 @@ from ._kernels cimport (activate, times_derivative, output_error, bias_update,
 
 import os
 import numpy as np
+from numpy.lib.array_utils import byte_bounds
 cimport numpy as cnp
 
 cnp.import_array()
@@ -954,11 +955,17 @@ def copy_arrays(list targets, list values):
                <size_t> cnp.PyArray_NBYTES(<cnp.ndarray> targets[k]))
 
 
-def any_overlap(list arrays):
-    """Whether any two of the arrays share memory (the same array twice, or
-    views of one buffer): their bytes [data, data + nbytes) intersect."""
-    spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes) for a in arrays)
-    return any(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1))
+def overlapping_pair(list arrays):
+    """(i, j), i < j, for two of the arrays whose bytes overlap (the same
+    array twice, or views of one buffer), else None.  Like
+    numpy.may_share_memory, it compares the spans the arrays reach
+    (numpy.lib.array_utils.byte_bounds), sorted: if any two spans overlap,
+    two neighbours in that order do.  An empty array overlaps nothing."""
+    spans = sorted((byte_bounds(a), k) for k, a in enumerate(arrays) if a.size)
+    for ((_, end), i), (((start, _), j)) in zip(spans, spans[1:]):
+        if start < end:
+            return min(i, j), max(i, j)
+    return None
 
 
 cdef class _Buffers:
@@ -1023,7 +1030,7 @@ cdef class _Buffers:
                 or not self.net.barrier or not self.net.sense or not self.net.ahead
                 or not self.copy_to or not self.copy_from or not self.copy_bytes):
             raise MemoryError()
-        if aligned_params and any_overlap(weights + biases):
+        if aligned_params and overlapping_pair(weights + biases) is not None:
             aligned_params = False      # one copy per array would split it
         cdef Py_ssize_t align = CACHE_LINE // np.dtype(dtype).itemsize
         for l in range(L):
@@ -1929,7 +1936,7 @@ cdef _check_book(list weights, list biases, object sizes, int cost):
         raise ValueError("unknown cost code")
     if any(w.dtype != np.float64 for w in weights + biases):
         raise TypeError("the book's arithmetic is float64")
-    if any_overlap(weights + biases):
+    if overlapping_pair(weights + biases) is not None:
         raise ValueError("weights and biases must not share memory")
 
 

@@ -215,7 +215,7 @@ def book_arithmetic_fits(weights, biases, sizes):
     every layer at least 2 wide, no two arrays sharing memory, NumPy's exp
     loop found."""
     return (_engine.BOOK_ARITHMETIC and min(sizes) >= 2
-            and not _engine.any_overlap(list(weights) + list(biases)))
+            and _engine.overlapping_pair(list(weights) + list(biases)) is None)
 
 
 def train_epoch(weights, biases, sizes, act_codes, cost_code, X, Y, order,

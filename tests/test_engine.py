@@ -497,3 +497,33 @@ def test_copy_arrays_copies_every_pair_in_one_call():
     assert not targets[0].any()
     with pytest.raises(ValueError, match="C-contiguous writeable"):
         _engine.copy_arrays([np.zeros((4, 4))[:, ::2]], [np.ones((4, 2))])
+
+
+def test_overlapping_pair_agrees_with_numpy_may_share_memory():
+    """Random sets of views of a few buffers (reversed, strided, transposed,
+    empty) and of separate arrays: a pair is found exactly when NumPy says
+    two of them may share memory, and that pair does."""
+    rng = np.random.default_rng(7)
+    buffers = [np.zeros(64), np.zeros((8, 8)), np.zeros(40, dtype=np.float32)]
+
+    def view():
+        base = buffers[rng.integers(len(buffers))].reshape(-1)
+        lo = int(rng.integers(0, base.size))
+        hi = int(rng.integers(lo, base.size + 1))
+        v = base[lo:hi:int(rng.integers(1, 4))]
+        return v[::-1] if rng.random() < 0.3 else v
+
+    found = 0
+    for _ in range(500):
+        arrays = [view() if rng.random() < 0.5 else np.zeros(int(rng.integers(1, 9)))
+                  for _ in range(int(rng.integers(1, 6)))]
+        if rng.random() < 0.2:
+            arrays.append(buffers[1].T)
+        pair = _engine.overlapping_pair(arrays)
+        numpy_pairs = [(i, j) for i in range(len(arrays)) for j in range(i + 1, len(arrays))
+                       if np.may_share_memory(arrays[i], arrays[j])]
+        assert (pair is None) == (not numpy_pairs)
+        if pair is not None:
+            assert pair in numpy_pairs
+            found += 1
+    assert 50 < found < 450
