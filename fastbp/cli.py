@@ -422,28 +422,10 @@ def plot_history(history, path, title=""):
 
 
 # -- gradcheck -------------------------------------------------------------------
-def _gradcheck_function():
-    import importlib
-    import fastbp
-    check = getattr(fastbp, "gradcheck", None)
-    if check is None:
-        try:
-            check = importlib.import_module("fastbp.gradcheck")
-        except ImportError:
-            return None
-    if not callable(check):            # the module rather than the function
-        check = getattr(check, "gradcheck", None)
-    return check
-
-
 def run_gradcheck(args):
+    from .gradcheck import gradcheck
     from .native import Network
 
-    check = _gradcheck_function()
-    if check is None:
-        print(f"{PROG} gradcheck: this installation of fastbp has no gradient checker "
-              f"(fastbp.gradcheck is missing)", file=sys.stderr)
-        return 1
     sizes = args.layers
     if len(sizes) < 2:
         raise _fail("gradcheck", f"--layers needs at least two layers, got {sizes}")
@@ -456,49 +438,19 @@ def run_gradcheck(args):
     acts = activations[0] if len(set(activations)) == 1 else ",".join(activations)
     print(f"network: {sizes}, {acts}, {args.cost} cost, float64; "
           f"{args.samples} random samples, seed {args.seed}")
-    errors = check(net, X, Y, max_checks_per_layer=args.max_checks, seed=args.seed)
-    worst = 0.0
-    for label, value in _per_layer(errors):
-        print(f"{label}: worst relative error {_fmt(value)}")
-        worst = max(worst, _max_value(value))
-    if all(not np.any(g) for g in sum(net.backprop(X, Y), [])):
-        # both sides are 0 everywhere: they agree, and that tells nothing
-        print("every gradient is exactly zero (dead units?), so nothing was compared; "
-              "try another --seed or --activation")
+    result = gradcheck(net, X, Y, max_checks_per_layer=args.max_checks, seed=args.seed)
+    for c in result.layers:
+        print(f"layer {c.layer + 1} ({c.n_weights} weights, {c.n_biases} biases): "
+              f"worst relative error weights {c.weights:.3e}, biases {c.biases:.3e}")
+    worst = result.max_error
+    if not result.compared:
+        print("every gradient checked is exactly zero (dead units?), so nothing was "
+              "compared; try another --seed or --activation")
         return 1
     verdict = "agrees" if worst <= args.tolerance else "DISAGREES"
     print(f"backprop {verdict} with finite differences: worst relative error {worst:.3e} "
           f"(tolerance {args.tolerance:g})")
     return 0 if worst <= args.tolerance else 1
-
-
-def _per_layer(errors):
-    """(label, value) pairs from what fastbp.gradcheck returns: a result with
-    one LayerCheck per layer in ``.layers``, a list with one entry per layer,
-    or a dict."""
-    if hasattr(errors, "layers"):
-        return [(f"layer {c.layer + 1} ({c.n_weights} weights, {c.n_biases} biases)",
-                 {"weights": c.weights, "biases": c.biases}) for c in errors.layers]
-    if isinstance(errors, dict):
-        return [(str(key), value) for key, value in errors.items()]
-    if np.isscalar(errors):
-        return [("network", errors)]
-    return [(f"layer {l + 1}", value) for l, value in enumerate(errors)]
-
-
-def _max_value(value):
-    if isinstance(value, dict):
-        return max((_max_value(v) for v in value.values()), default=0.0)
-    return float(np.max(np.asarray(value, dtype=np.float64)))
-
-
-def _fmt(value):
-    if isinstance(value, dict):
-        return ", ".join(f"{key} {_fmt(v)}" for key, v in value.items())
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim == 0:
-        return f"{float(arr):.3e}"
-    return ", ".join(f"{float(v):.3e}" for v in arr.ravel())
 
 
 # -- bench -----------------------------------------------------------------------

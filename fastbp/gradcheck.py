@@ -35,12 +35,15 @@ from . import _checks
 
 @dataclass
 class LayerCheck:
-    """The worst relative errors of one layer (``layer`` indexes ``weights``)."""
+    """The worst relative errors of one layer (``layer`` indexes ``weights``),
+    how many entries were checked, and ``scale``, the largest magnitude
+    either side gave for them (0: every one was exactly 0 on both sides)."""
     layer: int
     weights: float
     biases: float
     n_weights: int
     n_biases: int
+    scale: float = 0.0
 
     @property
     def max_error(self):
@@ -57,9 +60,17 @@ class GradCheckResult:
     def max_error(self):
         return max((c.max_error for c in self.layers), default=0.0)
 
+    @property
+    def compared(self):
+        """Whether any checked entry was nonzero: where backprop and the
+        differences are both exactly 0 everywhere (dead units, say), they
+        agree and that tells nothing."""
+        return any(c.scale > 0 for c in self.layers)
+
     def __str__(self):
         lines = [f"gradient check (eps={self.eps:g}): "
-                 f"worst relative error {self.max_error:.3e}",
+                 f"worst relative error {self.max_error:.3e}"
+                 + ("" if self.compared else " (every gradient checked was exactly 0)"),
                  "layer   weights (checked)       biases (checked)"]
         for c in self.layers:
             lines.append(f"{c.layer:5d}   {c.weights:.3e} ({c.n_weights:6d})   "
@@ -105,17 +116,17 @@ def gradcheck(net, X, Y, eps=1e-6, max_checks_per_layer=None, seed=0):
                       "tight comparison", RuntimeWarning, stacklevel=2)
     result = GradCheckResult(eps=eps)
     for l in range(len(net.weights)):
-        w_err, n_w = _check(net.weights[l], np.asarray(nabla_w[l]), cost, eps,
-                            max_checks_per_layer, rng)
-        b_err, n_b = _check(net.biases[l], np.asarray(nabla_b[l]), cost, eps,
-                            max_checks_per_layer, rng)
-        result.layers.append(LayerCheck(l, w_err, b_err, n_w, n_b))
+        w_err, n_w, w_scale = _check(net.weights[l], np.asarray(nabla_w[l]), cost, eps,
+                                     max_checks_per_layer, rng)
+        b_err, n_b, b_scale = _check(net.biases[l], np.asarray(nabla_b[l]), cost, eps,
+                                     max_checks_per_layer, rng)
+        result.layers.append(LayerCheck(l, w_err, b_err, n_w, n_b, max(w_scale, b_scale)))
     return result
 
 
 def _check(param, grad, cost, eps, max_checks, rng):
     """The norm-wise relative error over (a sample of) the entries of
-    ``param``, and how many were checked."""
+    ``param``, how many were checked, and the largest magnitude compared."""
     flat_grad = grad.reshape(-1)
     if flat_grad.size != param.size:
         raise ValueError(f"backprop returned a gradient of {flat_grad.size} entries "
@@ -142,8 +153,8 @@ def _check(param, grad, cost, eps, max_checks, rng):
         worst_difference = max(worst_difference, abs(analytic - difference))
         scale = max(scale, abs(analytic), abs(difference))
     if not np.isfinite(worst_difference) or not np.isfinite(scale):
-        return np.inf, len(idx)
-    return (worst_difference / scale if scale > 0 else 0.0), len(idx)
+        return np.inf, len(idx), np.inf
+    return (worst_difference / scale if scale > 0 else 0.0), len(idx), scale
 
 
 def _adapter(net, X, Y):

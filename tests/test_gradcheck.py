@@ -138,3 +138,18 @@ def test_float32_warns(problem):
     with pytest.warns(RuntimeWarning, match="float32"):
         result = fastbp.gradcheck(net, X, Y, eps=1e-2)
     assert result.max_error < 0.05
+
+
+def test_result_says_whether_anything_was_compared():
+    """A ReLU network that no input wakes: backprop and the differences are
+    both 0 everywhere, which agrees and tells nothing."""
+    rng = np.random.default_rng(3)
+    X, Y = rng.random((5, 4)), rng.random((5, 2))
+    net = fastbp.Network([4, 3, 2], activations="relu", cost="quadratic", seed=0)
+    assert fastbp.gradcheck(net, X, Y).compared
+    for p in net.weights + net.biases:
+        p[...] = -1.0
+    result = fastbp.gradcheck(net, X, Y)
+    assert not result.compared and result.max_error == 0.0
+    assert all(c.scale == 0.0 for c in result.layers)
+    assert "exactly 0" in str(result)
