@@ -71,22 +71,33 @@ def one_hot(labels, n_out):
 # ---------------------------------------------------------------------------
 # Divergence
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_divergence_keeps_the_last_good_mini_batch(dtype):
+@pytest.mark.parametrize("dtype, seed, width, threads", [
+    (np.float64, 0, 32, None), (np.float64, 1, 32, None), (np.float32, 0, 32, None),
+    (np.float64, 0, 128, 2), (np.float32, 0, 128, 2)])
+def test_divergence_keeps_the_last_good_mini_batch(dtype, seed, width, threads):
     """ReLU hidden layers, a linear output and a huge eta: the output grows
-    without bound within the first epoch."""
-    rng = np.random.default_rng(0)
+    without bound within the first epoch.  Through fit (one thread for a
+    network this small), and through the engine's epoch on two threads.
+    The refused mini-batch is the 4th, 5th or 3rd: the epoch loop alternates
+    two sets of activations and maxima, and both are checked."""
+    rng = np.random.default_rng(seed)
     X = rng.standard_normal((200, 10))
     labels = rng.integers(0, 3, size=200)
     Y = one_hot(labels, 3)
-    net = fastbp.Network([10, 32, 32, 3], activations=["relu", "relu", "linear"],
-                         seed=0, dtype=dtype)
+    net = fastbp.Network([10, width, width, 3], activations=["relu", "relu", "linear"],
+                         seed=seed, dtype=dtype)
     replay = copy.deepcopy(net)
     order = copy.deepcopy(net.rng).permutation(len(X))
     batch_size, eta = 10, 1e3
 
     with pytest.raises(FloatingPointError, match="mini-batch") as info:
-        net.fit(X, labels, epochs=5, batch_size=batch_size, eta=eta, monitor=False)
+        if threads is None:
+            net.fit(X, labels, epochs=5, batch_size=batch_size, eta=eta, monitor=False)
+        else:
+            weights, biases = net._parameters()
+            _training.train_epoch(weights, biases, net.sizes, *net._codes(),
+                                  X.astype(dtype), Y.astype(dtype), order, batch_size, eta,
+                                  threads=threads)
     assert_finite(net)
 
     # Replay on the copy: the same mini-batches, one engine call each, until
