@@ -70,8 +70,9 @@ from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         fbp_book_gemv)
 
 import os
+import warnings
+
 import numpy as np
-from numpy.lib.array_utils import byte_bounds
 cimport numpy as cnp
 
 cnp.import_array()
@@ -855,28 +856,30 @@ def blas_limited():
 cdef class EngineThreads:
     """The context manager behind _training.engine_threads (which documents
     the rules): counts the engine calls running, keeps BLAS to one thread
-    while any runs, and gives the call its thread count.
+    while any runs, and gives the call its thread count.  Enter it in the
+    Python thread that made it.
 
-    calls is the Python thread's list of the counts of the calls it is
-    inside (this one's is appended on entry, removed on exit); cores, the
-    count when nothing else decides; limit_blas() sets the BLAS limit and
-    returns an object whose restore_original_limits() undoes it; lock
-    serialises setting and undoing it; note(exc) annotates a
+    calls is that thread's list of the counts of the calls it is inside
+    (this one's is appended on entry, removed on exit); cores, the count
+    when nothing else decides; blas_threads() records BLAS's thread counts
+    in an object whose limit() sets them to one and restore() puts them
+    back; lock serialises limiting and restoring; note(exc) annotates a
     KeyboardInterrupt that ends a training.
 
     Compiled, like Exclusive: the counts change in C, where no
     KeyboardInterrupt can arrive (Python raises one only between
-    bytecodes), and only Python code that runs before them (setting the
-    BLAS limit) or after them (undoing it, the note) can be interrupted.
-    An interrupted undo is finished by the next call."""
-    cdef object requested, calls, lock, limit_blas, note, mark
+    bytecodes).  Only Python code before them (limiting BLAS) or after
+    them (the note, restoring BLAS) can be interrupted, and the counts
+    BLAS had are on record before anything is changed: a limit or restore
+    cut short is undone on the spot where possible, else by the next call."""
+    cdef object requested, calls, lock, blas_threads, note, mark
     cdef Py_ssize_t cores
     cdef bint training
 
     def __cinit__(self, n_threads, bint training, list calls not None, Py_ssize_t cores,
-                  lock, limit_blas, note):
+                  lock, blas_threads, note):
         self.requested, self.training, self.calls, self.cores = n_threads, training, calls, cores
-        self.lock, self.limit_blas, self.note = lock, limit_blas, note
+        self.lock, self.blas_threads, self.note = lock, blas_threads, note
 
     def __enter__(self):
         global _running_calls, _running_trainings, _blas_limit
@@ -888,20 +891,28 @@ cdef class EngineThreads:
             outer = calls[len(calls) - 1][0]
             n = outer if n is None else min(n, outer)
         mark = [n]
-        with self.lock:
-            if _running_calls == 0:
-                if _blas_limit is not None:     # an undo was interrupted
-                    _blas_limit.restore_original_limits()
-                    _blas_limit = None
-                _blas_limit = self.limit_blas()
-            # C only from here to the return
-            if n is None:
-                n = 1 if _running_trainings else self.cores
-            mark[0] = n
-            _running_calls += 1
-            _running_trainings += self.training
-            calls.append(mark)
-            self.mark = mark
+        self.mark = mark        # taken before anything can let another thread run
+        try:
+            with self.lock:
+                if _running_calls == 0:
+                    if _blas_limit is not None:     # a restore was cut short
+                        _restore_blas(True)
+                    _blas_limit = self.blas_threads()
+                    _blas_limit.limit()
+                # C only from here to the return
+                if n is None:
+                    n = 1 if _running_trainings else self.cores
+                mark[0] = n
+                _running_calls += 1
+                _running_trainings += self.training
+                calls.append(mark)
+        except BaseException:
+            self.mark = None
+            try:
+                self._restore_if_idle()
+            except BaseException:
+                pass            # left to the next call; the first error is raised
+            raise
         return n
 
     def __exit__(self, exc_type, exc, traceback):
@@ -917,18 +928,31 @@ cdef class EngineThreads:
         self.mark = None
         _running_calls -= 1
         _running_trainings -= self.training
-        if _running_calls == 0 and _blas_limit is not None:
-            self._undo_limit()
         if self.training and exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
             self.note(exc)
+        self._restore_if_idle()
         return False
 
-    cdef _undo_limit(self):
-        global _blas_limit
-        with self.lock:
-            if _running_calls == 0 and _blas_limit is not None:
-                _blas_limit.restore_original_limits()
-                _blas_limit = None
+    cdef _restore_if_idle(self):
+        if _running_calls == 0 and _blas_limit is not None:
+            with self.lock:
+                if _running_calls == 0 and _blas_limit is not None:
+                    _restore_blas(False)
+
+
+cdef _restore_blas(bint stale):
+    """Put BLAS's thread counts back.  A restore that raises an error (not
+    an interrupt) is dropped where it was left over from an earlier call,
+    with a warning, so that it cannot stop every later call."""
+    global _blas_limit
+    try:
+        _blas_limit.restore()
+    except Exception as exc:
+        if not stale:
+            raise
+        warnings.warn(f"fastbp could not restore BLAS's thread counts: {exc!r}",
+                      RuntimeWarning)
+    _blas_limit = None
 
 
 def copy_arrays(list targets, list values):
@@ -955,13 +979,29 @@ def copy_arrays(list targets, list values):
                <size_t> cnp.PyArray_NBYTES(<cnp.ndarray> targets[k]))
 
 
+cdef tuple _byte_span(cnp.ndarray a):
+    """[first, last + 1) of the bytes a non-empty array reaches, as numbers
+    (numpy.lib.array_utils.byte_bounds, from its data, shape and strides)."""
+    cdef size_t lo = <size_t> cnp.PyArray_DATA(a), hi = lo
+    cdef Py_ssize_t extent
+    cdef int d
+    for d in range(a.ndim):
+        extent = (a.shape[d] - 1) * a.strides[d]
+        if extent < 0:
+            lo -= <size_t> (-extent)
+        else:
+            hi += <size_t> extent
+    return lo, hi + <size_t> a.itemsize
+
+
 def overlapping_pair(list arrays):
     """(i, j), i < j, for two of the arrays whose bytes overlap (the same
     array twice, or views of one buffer), else None.  Like
-    numpy.may_share_memory, it compares the spans the arrays reach
-    (numpy.lib.array_utils.byte_bounds), sorted: if any two spans overlap,
-    two neighbours in that order do.  An empty array overlaps nothing."""
-    spans = sorted((byte_bounds(a), k) for k, a in enumerate(arrays) if a.size)
+    numpy.may_share_memory, it compares the spans the arrays reach, sorted:
+    if any two spans overlap, two neighbours in that order do.  An empty
+    array overlaps nothing."""
+    cdef cnp.ndarray a
+    spans = sorted([(_byte_span(a), k) for k, a in enumerate(arrays) if a.size])
     for ((_, end), i), (((start, _), j)) in zip(spans, spans[1:]):
         if start < end:
             return min(i, j), max(i, j)

@@ -7,13 +7,12 @@ BLAS's threads, run the compiled epoch, and turn the engine's statuses into
 exceptions.
 """
 import contextlib
-import functools
 import os
 import threading
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import _checks, _engine, activations as _activations
 
@@ -125,9 +124,23 @@ def _calls_inside():
     return _inside.__dict__.setdefault("calls", [])
 
 
-# Sets the BLAS limit and returns its undo, called from compiled code with no
-# Python frame of fastbp's around it (see _engine.EngineThreads).
-_limit_blas = functools.partial(threadpool_limits, limits=1, user_api="blas")
+class _BlasThreads:
+    """The thread counts of the loaded BLAS libraries (threadpoolctl) when
+    made; limit() sets each to one thread, restore() puts them back.  Two
+    steps, so that the counts are on record before any is changed (see
+    _engine.EngineThreads)."""
+
+    def __init__(self):
+        self._counts = [(lib, lib.num_threads) for lib in
+                        ThreadpoolController().select(user_api="blas").lib_controllers]
+
+    def limit(self):
+        for lib, _ in self._counts:
+            lib.set_num_threads(1)
+
+    def restore(self):
+        for lib, n in self._counts:
+            lib.set_num_threads(n)
 
 
 def engine_threads(n_threads=None, training=True):
@@ -152,7 +165,7 @@ def engine_threads(n_threads=None, training=True):
     if n_threads is not None:
         n_threads = _checks.check_int("n_threads", n_threads, minimum=1, maximum=MAX_THREADS)
     return _engine.EngineThreads(n_threads, training, _calls_inside(),
-                                 min(usable_cores(), MAX_THREADS), _blas_lock, _limit_blas,
+                                 min(usable_cores(), MAX_THREADS), _blas_lock, _BlasThreads,
                                  note_interrupted)
 
 

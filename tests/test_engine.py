@@ -501,12 +501,24 @@ def test_copy_arrays_copies_every_pair_in_one_call():
 
 def test_overlapping_pair_agrees_with_numpy_may_share_memory():
     """Random sets of views of a few buffers (reversed, strided, transposed,
-    empty) and of separate arrays: a pair is found exactly when NumPy says
+    2-d with negative strides, 0-d, broadcast, empty) and of separate arrays: a pair is found exactly when NumPy says
     two of them may share memory, and that pair does."""
     rng = np.random.default_rng(7)
     buffers = [np.zeros(64), np.zeros((8, 8)), np.zeros(40, dtype=np.float32)]
 
+    def view_2d():
+        rows = slice(int(rng.integers(0, 8)), int(rng.integers(0, 9)), int(rng.choice([1, 2, -1])))
+        cols = slice(int(rng.integers(0, 8)), int(rng.integers(0, 9)), int(rng.choice([1, 3, -2])))
+        v = buffers[1][rows, cols]
+        return v.T if rng.random() < 0.5 else v
+
     def view():
+        if rng.random() < 0.3:
+            return view_2d()
+        if rng.random() < 0.1:                  # 0-d, and a stride-0 broadcast
+            base = buffers[0]
+            k = int(rng.integers(0, 64))
+            return base[k, ...] if rng.random() < 0.5 else np.broadcast_to(base[k:k + 1], (5,))
         base = buffers[rng.integers(len(buffers))].reshape(-1)
         lo = int(rng.integers(0, base.size))
         hi = int(rng.integers(lo, base.size + 1))

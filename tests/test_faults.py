@@ -1,4 +1,4 @@
-"""Faults: divergence, Ctrl-C, threads, and copies of networks (SPEC section 6).
+"""Faults: divergence, Ctrl-C, threads, and copies of networks.
 
 - Divergence: a mini-batch that would make anything NaN, infinite or absurd
   is not applied; fit raises FloatingPointError and the network holds the
@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 import pytest
+import threadpoolctl
 from numpy.testing import assert_array_equal
 from threadpoolctl import threadpool_info
 
@@ -511,14 +512,20 @@ def _training_then_feedforward():
             pass
 
 
+def _blas_thread_counts():
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
 def test_no_ctrl_c_leaves_an_engine_call_counted():
-    """A Ctrl-C at any point where Python could raise it, in fastbp's
-    Python or in the caller's with statement, leaves no call counted and
-    BLAS's threads restored: otherwise every later training would take one
-    core and BLAS would stay on one thread for the rest of the process."""
-    traced = {_training.__file__, __file__, contextlib.__file__}
-    blas_before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-    interrupted = 0
+    """A Ctrl-C at any point where Python could raise it -- in fastbp's
+    Python, in threadpoolctl's (which limits BLAS), or in the caller's with
+    statement -- leaves no call counted, and BLAS's threads restored at the
+    latest by the next call.  Otherwise every later training would take one
+    core, or BLAS would stay on one thread for the rest of the process."""
+    traced = {_training.__file__, __file__, contextlib.__file__, threadpoolctl.__file__}
+    blas_before = _blas_thread_counts()
+    interrupted, left_limited = 0, 0
+    previous = sys.gettrace()
     for k in itertools.count(1):
         tracer, seen = _interrupt_at(k, traced)
         sys.settrace(tracer)
@@ -527,33 +534,100 @@ def test_no_ctrl_c_leaves_an_engine_call_counted():
         except KeyboardInterrupt:
             interrupted += 1
         finally:
-            sys.settrace(None)
-        assert _engine.running_calls() == (0, 0), k
-        assert not _engine.blas_limited() and not _training._calls_inside(), k
-        assert [i["num_threads"] for i in threadpool_info()
-                if i["user_api"] == "blas"] == blas_before, k
+            sys.settrace(previous)
+        assert _engine.running_calls() == (0, 0) and not _training._calls_inside(), k
+        left_limited += _engine.blas_limited()
+        _training_then_feedforward()
+        assert not _engine.blas_limited() and _blas_thread_counts() == blas_before, k
         if seen[0] < k:
             break
-    assert interrupted == k - 1 > 10
+    assert interrupted == k - 1 > 100
+    assert left_limited < interrupted / 4
 
 
-def test_an_interrupted_blas_restore_is_finished_by_the_next_call(monkeypatch):
-    restored = []
+class _FakeBlasThreads:
+    """Stands for _training._BlasThreads: records limit() and restore() calls
+    and raises from restore() as told."""
+    calls = []
+    fail_restore = []           # what the next restore()s raise, in turn
 
-    class Limit:
-        def restore_original_limits(self):
-            restored.append(len(restored))
-            if len(restored) == 1:
-                raise KeyboardInterrupt
+    def limit(self):
+        self.calls.append("limit")
 
-    monkeypatch.setattr(_training, "_limit_blas", Limit)
+    def restore(self):
+        self.calls.append("restore")
+        if self.fail_restore:
+            raise self.fail_restore.pop(0)
+
+
+@pytest.fixture
+def fake_blas_threads(monkeypatch):
+    _FakeBlasThreads.calls, _FakeBlasThreads.fail_restore = [], []
+    monkeypatch.setattr(_training, "_BlasThreads", _FakeBlasThreads)
+    yield _FakeBlasThreads
+    _FakeBlasThreads.fail_restore = []
+    with _training.engine_threads(training=False):      # clears any limit left
+        pass
+    assert not _engine.blas_limited()
+
+
+def test_an_interrupted_blas_restore_is_finished_by_the_next_call(fake_blas_threads):
+    fake_blas_threads.fail_restore = [KeyboardInterrupt()]
     with pytest.raises(KeyboardInterrupt):
         with _training.engine_threads(training=False):
             pass
     assert _engine.running_calls() == (0, 0) and _engine.blas_limited()
     with _training.engine_threads(training=False):
-        assert restored == [0, 1] and _engine.running_calls() == (1, 0)
-    assert restored == [0, 1, 2] and not _engine.blas_limited()
+        assert fake_blas_threads.calls == ["limit", "restore", "restore", "limit"]
+        assert _engine.running_calls() == (1, 0)
+    assert fake_blas_threads.calls[-1] == "restore" and not _engine.blas_limited()
+
+
+def test_a_failing_blas_restore_does_not_stop_later_calls(fake_blas_threads):
+    """A restore that raises an error is raised once, at the end of its
+    call; left over, it is dropped with a warning instead of failing every
+    later call before it starts."""
+    fake_blas_threads.fail_restore = [OSError("no"), OSError("still no")]
+    with pytest.raises(OSError, match="no"):
+        with _training.engine_threads(training=False):
+            pass
+    ran = []
+    with pytest.warns(RuntimeWarning, match="could not restore BLAS's thread counts"):
+        with _training.engine_threads(training=False):
+            ran.append(True)
+    assert ran == [True] and not _engine.blas_limited()
+
+
+def test_one_engine_threads_context_is_entered_once():
+    """Two threads entering one context object (the first waiting for the
+    BLAS lock): the second is refused, and one call is counted."""
+    ctx = _training.engine_threads(training=False)
+    entered, refused = [], []
+
+    def enter():
+        try:
+            entered.append(ctx.__enter__())
+        except RuntimeError:
+            refused.append(True)
+
+    threads = [threading.Thread(target=enter) for _ in range(2)]
+    with _training._blas_lock:
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+    for t in threads:
+        t.join(10)
+    assert len(entered) == 1 and refused == [True]
+    assert _engine.running_calls() == (1, 0)
+    ctx.__exit__(None, None, None)
+    assert _engine.running_calls() == (0, 0) and not _engine.blas_limited()
+    with pytest.raises(RuntimeError, match="already in use"):
+        with _training.engine_threads() as n:
+            ctx2 = _training.engine_threads()
+            ctx2.__enter__()
+            ctx2.__enter__()
+    ctx2.__exit__(None, None, None)
+    assert _engine.running_calls() == (0, 0)
 
 
 def test_fits_callback_may_save_and_pickle_the_network_between_epochs(tmp_path):
