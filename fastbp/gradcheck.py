@@ -1,4 +1,4 @@
-"""The seed's comparison as a tool: backpropagation against finite differences.
+"""Chapter 2's comparison as a tool: backpropagation against finite differences.
 
 For every weight w_j (or a random sample of them) the central difference
 
@@ -95,7 +95,9 @@ def gradcheck(net, X, Y, eps=1e-6, max_checks_per_layer=None, seed=0):
     Returns
     -------
     GradCheckResult: ``.layers`` (a LayerCheck per layer, with the relative
-    error of its weights' gradient and of its biases') and ``.max_error``.
+    error of its weights' gradient and of its biases'), ``.max_error``
+    (inf where either side gave a NaN or an infinity) and ``.compared``
+    (False when every entry checked was exactly 0 on both sides).
 
     The network's parameters are perturbed in place and restored exactly.
     """
@@ -150,10 +152,10 @@ def _check(param, grad, cost, eps, max_checks, rng):
         # divide by the step actually taken, after rounding
         difference = (c_plus - c_minus) / float(up - down)
         analytic = float(flat_grad[k])
+        if not (np.isfinite(analytic) and np.isfinite(difference)):
+            return np.inf, len(idx), np.inf     # (max() would drop a NaN)
         worst_difference = max(worst_difference, abs(analytic - difference))
         scale = max(scale, abs(analytic), abs(difference))
-    if not np.isfinite(worst_difference) or not np.isfinite(scale):
-        return np.inf, len(idx), np.inf
     return (worst_difference / scale if scale > 0 else 0.0), len(idx), scale
 
 

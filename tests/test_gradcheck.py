@@ -1,4 +1,4 @@
-"""Backpropagation against central finite differences (the seed's comparison),
+"""Backpropagation against central finite differences (Chapter 2's comparison),
 through fastbp.gradcheck, and gradcheck's own power to see a wrong gradient."""
 import numpy as np
 import pytest
@@ -153,3 +153,25 @@ def test_result_says_whether_anything_was_compared():
     assert not result.compared and result.max_error == 0.0
     assert all(c.scale == 0.0 for c in result.layers)
     assert "exactly 0" in str(result)
+
+
+@pytest.mark.parametrize("broken", ["gradient", "cost"])
+def test_a_nan_on_either_side_is_a_disagreement(broken, monkeypatch):
+    """A NaN in backprop's gradient or in the cost is an infinite error (a
+    plain max() over the entries would have dropped it as if it agreed)."""
+    rng = np.random.default_rng(4)
+    X, Y = rng.random((5, 4)), rng.random((5, 2))
+    net = fastbp.Network([4, 3, 2], seed=0)
+    if broken == "gradient":
+        backprop = fastbp.Network.backprop
+
+        def nan_backprop(self, X, Y):
+            nabla_b, nabla_w = backprop(self, X, Y)
+            nabla_w[1][0, 0] = np.nan
+            return nabla_b, nabla_w
+        monkeypatch.setattr(fastbp.Network, "backprop", nan_backprop)
+    else:
+        monkeypatch.setattr(fastbp.Network, "cost_value", lambda self, X, Y: np.nan)
+    result = fastbp.gradcheck(net, X, Y)
+    assert result.max_error == np.inf and result.compared
+    assert result.layers[1].weights == np.inf
