@@ -1,4 +1,4 @@
-"""Pure-NumPy references for the benchmarks, written from the seed's equations.
+"""Pure-NumPy references for the benchmarks, written from the book's equations.
 
 Every function here trains or differentiates a network of sigmoid neurons
 with the quadratic cost C_x = 0.5 ||a^L - y||^2, in the book's shapes:
@@ -10,14 +10,14 @@ Two ways to run one epoch of mini-batch SGD over the rows ``order`` of
 (X, Y), cut into consecutive mini-batches of ``batch_size`` (the last may be
 shorter and is divided by its own length):
 
-* :func:`per_sample_epoch` is the seed's algorithm in network.py's shape:
+* :func:`per_sample_epoch` is the book's per-sample algorithm, in network.py's shape:
   one backpropagation per sample with column vectors, the gradients summed
   over the mini-batch, then one gradient-descent step.
-* :func:`vectorized_epoch` is the mini-batch form of SPEC section 1: the
+* :func:`vectorized_epoch` is the mini-batch form of the equations: the
   samples of a mini-batch are the rows of A^0, and the feedforward, BP2 and
   BP4 are one matrix product per layer per mini-batch.
 
-And, for the seed's comparison of costs: :func:`backprop_gradient` (the full
+And, for Chapter 2's comparison of costs: :func:`backprop_gradient` (the full
 gradient by one forward and one backward pass) and
 :func:`finite_difference_gradient` (central differences, two forward passes
 per weight and per bias).
@@ -37,13 +37,13 @@ def sigmoid_prime(z):
     return s * (1.0 - s)
 
 
-# -- the seed's per-sample algorithm ----------------------------------------
+# -- the book's per-sample algorithm ----------------------------------------
 
 def backprop_one(weights, biases, x, y):
     """The gradient of C_x for one sample: x (n_0, 1), y (n_L, 1) columns.
 
     Returns ``(nabla_b, nabla_w)`` shaped like ``biases`` and ``weights``,
-    computed with the equations as the seed writes them: z^l = W^l a^{l-1} + b^l,
+    computed with the equations as the book writes them: z^l = W^l a^{l-1} + b^l,
     BP1 delta^L = (a^L - y) * sigma'(z^L), BP2 delta^l = ((W^{l+1})^T delta^{l+1})
     * sigma'(z^l), BP3 dC/db^l = delta^l, BP4 dC/dW^l = delta^l (a^{l-1})^T."""
     activation = x
@@ -122,7 +122,7 @@ def vectorized_epoch(weights, biases, X, Y, order, batch_size, eta):
         vectorized_step(weights, biases, X[rows], Y[rows], eta)
 
 
-# -- the seed's comparison: backprop against finite differences --------------
+# -- Chapter 2's comparison: backprop against finite differences -------------
 
 def feedforward(weights, biases, X):
     """The output activations for the rows of X: an (n, n_L) array."""

@@ -1,4 +1,4 @@
-"""The seed's comparison: the full gradient by backpropagation against central
+"""Chapter 2's comparison: the full gradient by backpropagation against central
 finite differences, for sigmoid networks [10, h, 10] of growing h, over a
 batch of 100 samples (float64).  One benchmark group per network size; the
 finite-difference time grows like W^2 with the number of weights W, the

@@ -1,5 +1,5 @@
 """W1, the book's network: [784, 30, 10], mini-batch 10, eta 3.0, sigmoid +
-quadratic, float64, 50,000 samples (SPEC section 5).
+quadratic, float64, 50,000 samples.
 
 Every contender trains one epoch from the same initial weights over the same
 fixed shuffled order.  ``per-sample`` is timed on the first 5,000 samples

@@ -1,5 +1,5 @@
 """W2, compute-bound: [784, 1024, 1024, 10], mini-batch 128, eta 3.0,
-sigmoid + quadratic, float32, 50,000 samples (SPEC section 5).
+sigmoid + quadratic, float32, 50,000 samples.
 
 The products are large enough for BLAS to run near its peak: compare the
 GFLOP/s here (gflop_per_timed_run / seconds) with a large SGEMM's, which

@@ -14,7 +14,7 @@ the cores this process may use.  For comparison it also times the two
 trainings one after the other with fastbp's own threads (n_threads=None:
 each mini-batch split over every core).  Like every benchmark here, the ratio is
 the result; the absolute times depend on the machine and its load.  The
-workload is the book's network (SPEC W1 shape: [784, 30, 10], mini-batch
+workload is the book's network (W1's shape: [784, 30, 10], mini-batch
 10, eta 3.0, sigmoid + quadratic, float64) on random data.
 """
 import argparse

@@ -6,7 +6,7 @@ call either.  A layer's code is a built-in activation code or a
 PythonActivation (fastbp.activations); the cost is a built-in cost code, or
 an object with ``delta(Z, A, Y)`` giving BP1's error for samples as rows.
 
-The mini-batch form, one sample per row (SPEC section 1):
+The mini-batch form, one sample per row:
 
     Z^l = A^{l-1} (W^l)^T + 1 (b^l)^T,   A^l = f_l(Z^l)       feedforward
     D^L = grad_A C (.) f_L'(Z^L)                                 BP1

@@ -6,7 +6,7 @@ GFLOP/s, and beside them the rate of a large matrix product measured in the
 same run (the practical ceiling) and the BLAS threads in use.  Only ratios
 measured in one run mean anything on a shared machine.
 
-The workloads are those of SPEC section 5:
+The workloads:
 
 * ``W1``, the book's network: [784, 30, 10], mini-batch 10, eta 3.0, float64,
   50,000 samples;
@@ -20,7 +20,7 @@ initial weights, on Fashion-MNIST where it is installed and on generated
 data of the same shape otherwise.  Every contender visits the samples in one
 fixed shuffled order and does no monitoring, so only the epoch is timed.
 
-``--gradient-cost`` measures the seed's own argument instead: the time to
+``--gradient-cost`` measures Chapter 2's argument for backpropagation instead: the time to
 get the full gradient by backpropagation and by central finite differences
 for networks of growing size, and how each grows with the number of weights.
 
@@ -837,7 +837,7 @@ def report_sweep(args, out=print):
     return {"rows": rows}
 
 
-# -- the seed's argument: backprop against finite differences -----------------
+# -- Chapter 2's argument: backprop against finite differences ----------------
 
 def _best_time(f, min_seconds=0.2, max_runs=1000):
     """The best time of f() over runs lasting at least min_seconds in all."""
@@ -903,7 +903,7 @@ def report_gradient_cost(args, out=print):
                     for label, i in columns}
         out(f"  {f'largest {top} networks:':<22}"
             + ", ".join(f"{k} ~ W^{v:.2f}" for k, v in exps_top.items()))
-    out("The seed's argument: finite differences cost two forward passes, O(W) each, for "
+    out("Chapter 2's argument: finite differences cost two forward passes, O(W) each, for "
         "each of W weights, so O(W^2); backprop costs about two forward passes in all, O(W). "
         "At small W the fixed cost of each call flattens the measured slopes.")
     out("max rel. diff: largest |finite differences - backprop| over the largest |gradient|. "

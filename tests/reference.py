@@ -1,6 +1,6 @@
 """An independent, deliberately slow NumPy reference for the tests.
 
-Written from the four equations of backpropagation (SPEC section 1) for one
+Written from the four equations of backpropagation (BP1-BP4) for one
 sample at a time, with 1-d vectors; nothing here is shared with fastbp.
 For a layer l with weights W (n_l x n_{l-1}), biases b (n_l) and activation
 f, and one sample x with target y:
@@ -18,7 +18,7 @@ Three layers of use:
 (b) a mini-batch SGD trainer (``sgd_epoch``) that sums per-sample gradients
     over each mini-batch, with optional L2 weight decay;
 (c) ``BookStyleNetwork``, which behaves as the book's network.py is
-    specified to behave in SPEC section 2 (global ``np.random`` draws,
+    documented to behave (global ``np.random`` draws,
     ``random.shuffle`` of the caller's list, the printed lines), for parity
     tests of ``fastbp.network``.
 """
@@ -213,7 +213,7 @@ def train(weights, biases, activations, cost, X, Y, orders, batch_size, eta, lmb
 
 
 # ---------------------------------------------------------------------------
-# (c) The network.py contract (SPEC section 2), sample by sample.
+# (c) The network.py contract, sample by sample.
 
 class BookStyleNetwork:
     """Sigmoid layers, quadratic cost, column-vector samples, global random state.

@@ -1,4 +1,4 @@
-"""An independent, sample-by-sample model of network2.py's behaviour (SPEC section 2).
+"""An independent, sample-by-sample model of network2.py's behaviour.
 
 Written from the equations, for the parity tests of fastbp.network2; it
 shares nothing with fastbp.  Samples are column vectors.  For one sample

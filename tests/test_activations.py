@@ -1,4 +1,4 @@
-"""The seed's exercises as features: another activation f in a layer (f'
+"""Chapter 2's exercises as features: another activation f in a layer (f'
 takes sigma''s place), a network of linear neurons (sigma' = 1), and
 activations given as Python callables (f, f'), on the NumPy path."""
 import copy

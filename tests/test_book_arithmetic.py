@@ -39,7 +39,7 @@ FOUR_BLOCKS = pytest.mark.parametrize("blocks", [4], indirect=True,
 
 class ColumnReference(ref.BookStyleNetwork):
     """reference.BookStyleNetwork with the per-sample gradients computed in
-    the notation SPEC section 2 describes for network.py: every sample a
+    the notation of network.py: every sample a
     column vector, every product np.dot (BookStyleNetwork uses matmul on 1-d
     vectors).  Written for these tests from BP1-BP4."""
 

@@ -18,7 +18,7 @@ BOOK_COST_NAMES = {"quadratic": "QuadraticCost", "cross-entropy": "CrossEntropyC
 
 
 def book_json(sizes, seed=0):
-    """A network in network2.py's JSON layout, written here from the SPEC:
+    """A network in network2.py's JSON layout, written out here by hand:
     nested lists, weights (n_l, n_{l-1}), biases (n_l, 1)."""
     rng = np.random.default_rng(seed)
     weights = [rng.standard_normal((o, i)) for i, o in zip(sizes[:-1], sizes[1:])]

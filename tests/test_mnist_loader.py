@@ -1,5 +1,5 @@
-"""fastbp.mnist_loader: the book's load_data / load_data_wrapper contract
-(SPEC section 2), from Nielsen's pickle and from IDX directories, and where it
+"""fastbp.mnist_loader: the book's load_data / load_data_wrapper contract,
+from Nielsen's pickle and from IDX directories, and where it
 looks when no path is given."""
 import os
 

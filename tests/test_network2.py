@@ -1,4 +1,4 @@
-"""fastbp.network2 against network2.py's contract (SPEC section 2), checked
+"""fastbp.network2 against network2.py's contract, checked
 with an independent per-sample model (tests/reference_network2.py)."""
 import json
 import random

@@ -1,4 +1,4 @@
-"""fastbp.network keeps the network.py contract of SPEC section 2.
+"""fastbp.network keeps the network.py contract.
 
 Compared against reference.BookStyleNetwork, written in the tests from the
 contract and the backpropagation equations: same global random draws, the
