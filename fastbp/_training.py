@@ -17,8 +17,10 @@ from threadpoolctl import ThreadpoolController
 from . import _checks, _engine, activations as _activations
 
 # Take the GIL to look for Ctrl-C about every this many floating-point
-# operations of training (a few milliseconds of work).
-_FLOPS_BETWEEN_SIGNAL_CHECKS = 5e7
+# operations of training (some 30 ms of W1's work).  Each look waits for the
+# GIL, which a busy Python thread may hold for up to sys.getswitchinterval()
+# (5 ms): looking every 1.5 ms made such a thread slow training 4-6 times.
+_FLOPS_BETWEEN_SIGNAL_CHECKS = 1e9
 
 # The engine's threads meet at a few barriers per mini-batch; below this much
 # work per thread and mini-batch the split cannot pay, and is not even timed.
