@@ -180,13 +180,14 @@ def build_parser(with_bench=False):
     download = commands.add_parser(
         "download", help="fetch MNIST or Fashion-MNIST into the cache directory",
         description="Download a data set into the cache directory ($FASTBP_DATA, else "
-        "~/.cache/fastbp), checking every file's checksum. Nothing else in fastbp "
-        "uses the network.")
+        "$XDG_CACHE_HOME/fastbp, by default ~/.cache/fastbp), checking every file's "
+        "checksum. Nothing else in fastbp downloads anything.")
     download.add_argument("name", choices=sorted(DOWNLOADS),
                           help="mnist (IDX files), fashion-mnist (IDX files) or mnist-pkl "
                                "(Nielsen's mnist.pkl.gz)")
     download.add_argument("--cache-dir", metavar="DIR", default=None,
-                          help="where to put it (default: $FASTBP_DATA or ~/.cache/fastbp)")
+                          help="where to put it (default: $FASTBP_DATA, else $XDG_CACHE_HOME/fastbp, "
+                               "by default ~/.cache/fastbp)")
     download.set_defaults(run=run_download)
     return parser
 
@@ -440,7 +441,11 @@ def run_gradcheck(args):
           f"{args.samples} random samples, seed {args.seed}")
     result = gradcheck(net, X, Y, max_checks_per_layer=args.max_checks, seed=args.seed)
     for c in result.layers:
-        print(f"layer {c.layer + 1} ({c.n_weights} weights, {c.n_biases} biases): "
+        n_w, n_b = net.weights[c.layer].size, net.biases[c.layer].size
+        checked = (f"{c.n_weights} of {n_w} weights, {c.n_biases} of {n_b} biases checked"
+                   if (c.n_weights, c.n_biases) != (n_w, n_b)
+                   else f"{n_w} weights, {n_b} biases")
+        print(f"layer {c.layer + 1} ({checked}): "
               f"worst relative error weights {c.weights:.3e}, biases {c.biases:.3e}")
     worst = result.max_error
     if not result.compared:

@@ -271,7 +271,8 @@ def test_gradcheck(capsys):
 def test_gradcheck_checks_at_most_max_checks_entries_a_layer(capsys):
     status, out, err = main(["gradcheck", "--layers", "30,20,4", "--max-checks", "7"], capsys)
     assert status == 0, err
-    assert "layer 1 (7 weights, 7 biases)" in out and "layer 2 (7 weights, 4 biases)" in out
+    assert "layer 1 (7 of 600 weights, 7 of 20 biases checked)" in out
+    assert "layer 2 (7 of 80 weights, 4 of 4 biases checked)" in out
 
 
 def test_gradcheck_mixed_activations(capsys):
