@@ -42,7 +42,7 @@ enum fbp_cost {
                                  const REAL *A, ptrdiff_t lda,                 \
                                  ptrdiff_t m, ptrdiff_t n);                    \
     /* BP1: D <- grad_A C (.) f'(z) from A and the targets Y;               */ \
-    /* cross-entropy with a sigmoid output gives D = A - Y.                 */ \
+    /* the cross-entropy, taken with a sigmoid output only, D = A - Y.     */ \
     /* Returns max |D| (NaN-propagating).                                   */ \
     REAL fbp_output_error##S(int cost, int act, REAL *D, ptrdiff_t ldd,        \
                              const REAL *A, ptrdiff_t lda,                     \

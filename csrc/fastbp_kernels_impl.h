@@ -133,15 +133,11 @@ REAL FBP_NAME(fbp_output_error)(int cost, int act, REAL *D, ptrdiff_t ldd,
     for (i = 0; i < m; i++) {
         REAL *d = D + i * ldd;
         const REAL *a = A + i * lda, *y = Y + i * ldy;
-        if (cost == FBP_CROSS_ENTROPY && act == FBP_SIGMOID) {
-            /* sigma' cancels: delta^L = a^L - y. */
+        if (cost == FBP_CROSS_ENTROPY) {
+            /* With a sigmoid output (the only one the engine takes it
+             * with), sigma' cancels: delta^L = a^L - y. */
             for (j = 0; j < n; j++)
                 d[j] = a[j] - y[j];
-        } else if (cost == FBP_CROSS_ENTROPY) {
-            /* dC/da = (a - y) / (a (1 - a)), times f'(z). */
-            for (j = 0; j < n; j++)
-                d[j] = (a[j] - y[j]) / (a[j] * ((REAL)1 - a[j]))
-                       * FBP_NAME(fbp_derivative_from_a)(act, a[j]);
         } else if (act == FBP_SIGMOID) {
             /* BP1, quadratic cost: (a - y) (.) sigma'(z). */
             for (j = 0; j < n; j++)

@@ -1183,6 +1183,18 @@ cdef int _epoch(Layers *net, int cost, const RowTables *rows, const Py_ssize_t *
     return status
 
 
+cdef int _check_cost(int cost, object acts) except -1:
+    """The costs the engine computes: the quadratic with any built-in output
+    activation, the cross-entropy with a sigmoid output (BP1 is then
+    delta^L = a^L - y; the Python layer refuses it with others)."""
+    if cost == FBP_QUADRATIC:
+        return 0
+    if cost == FBP_CROSS_ENTROPY and acts[len(acts) - 1] == FBP_SIGMOID:
+        return 0
+    raise ValueError("the engine takes the quadratic cost, or the cross-entropy "
+                     "with a sigmoid output layer")
+
+
 cdef Py_ssize_t _epoch_arguments(Samples data, const Py_ssize_t[::1] order, object sizes,
                                  Py_ssize_t check_every) except -1:
     """Check that order names samples of data and that they fit the network;
@@ -1217,6 +1229,7 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
     cdef int status = STATUS_OK
     if n == 0:
         return status, 0
+    _check_cost(cost, acts)
     check_every = _epoch_arguments(data, order, sizes, check_every)
     if xmax < 0:
         xmax = data.max_abs()
@@ -1332,6 +1345,7 @@ def backprop(list weights, list biases, object sizes, object acts, int cost,
     cdef Py_ssize_t m = X.shape[0], l
     cdef Py_ssize_t L = len(sizes)
     cdef int n_out, n_in, ld_in, ld_out
+    _check_cost(cost, acts)
     dtype = np.asarray(X).dtype
     cdef _Buffers buf = _Buffers(weights, biases, sizes, acts, m, dtype, True)
     cdef floating scale = <floating> (1.0 / m)

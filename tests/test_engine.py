@@ -539,3 +539,23 @@ def test_overlapping_pair_agrees_with_numpy_may_share_memory():
             assert pair in numpy_pairs
             found += 1
     assert 50 < found < 450
+
+
+@pytest.mark.parametrize("output", ["tanh", "relu", "linear"])
+def test_engine_takes_the_cross_entropy_with_a_sigmoid_output_only(output):
+    """Its BP1 is then delta^L = a^L - y; the Network refuses the pairing
+    first, and the engine itself refuses it too."""
+    sizes, acts = [3, 4, 2], [ACT["sigmoid"], ACT["sigmoid"], ACT[output]]
+    rng = np.random.default_rng(0)
+    weights = [rng.standard_normal((4, 3)), rng.standard_normal((2, 4))]
+    biases = [np.zeros(4), np.zeros(2)]
+    X, Y = rng.random((5, 3)), rng.random((5, 2))
+    before = [w.copy() for w in weights]
+    with pytest.raises(ValueError, match="cross-entropy with a sigmoid output"):
+        _engine.backprop(weights, biases, sizes, acts, COST["cross-entropy"], X, Y)
+    with pytest.raises(ValueError, match="cross-entropy with a sigmoid output"):
+        _engine.train_epoch(weights, biases, sizes, acts, COST["cross-entropy"],
+                            _engine.matrix_samples(X, Y), np.arange(5), 5, 0.5, 1.0,
+                            0, -1.0, 1)
+    for w, w0 in zip(weights, before):
+        np.testing.assert_array_equal(w, w0)
