@@ -487,8 +487,8 @@ def _signal_points(code, cache={}):
 
 def _interrupt_at(k, traced):
     """A trace function (sys.settrace) that raises KeyboardInterrupt at the
-    k-th point where Python looks for signals in code whose file is in
-    ``traced``, and how many points it passed."""
+    k-th point where Python looks for signals in the code ``traced(code)``
+    selects, and how many points it passed."""
     seen = [0]
 
     def local(frame, event, arg):
@@ -499,7 +499,7 @@ def _interrupt_at(k, traced):
         return local
 
     def enter(frame, event, arg):
-        if frame.f_code.co_filename in traced:
+        if traced(frame.f_code):
             frame.f_trace_opcodes = True
             return local
         return None
@@ -516,18 +516,26 @@ def _blas_thread_counts():
     return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
 
+def _fastbp_and_blas_setting(code):
+    """fastbp's Python, the test's with statement, and threadpoolctl's
+    functions that read and set a library's threads (its search for the
+    libraries changes nothing, and runs before fastbp records anything)."""
+    return (code.co_filename in (_training.__file__, __file__, contextlib.__file__)
+            or (code.co_filename == threadpoolctl.__file__
+                and code.co_name in ("set_num_threads", "get_num_threads", "num_threads")))
+
+
 def test_no_ctrl_c_leaves_an_engine_call_counted():
     """A Ctrl-C at any point where Python could raise it -- in fastbp's
-    Python, in threadpoolctl's (which limits BLAS), or in the caller's with
-    statement -- leaves no call counted, and BLAS's threads restored at the
+    Python, in threadpoolctl's setting of BLAS's threads, or in the
+    caller's with statement -- leaves no call counted, and BLAS's threads restored at the
     latest by the next call.  Otherwise every later training would take one
     core, or BLAS would stay on one thread for the rest of the process."""
-    traced = {_training.__file__, __file__, contextlib.__file__, threadpoolctl.__file__}
     blas_before = _blas_thread_counts()
     interrupted, left_limited = 0, 0
     previous = sys.gettrace()
     for k in itertools.count(1):
-        tracer, seen = _interrupt_at(k, traced)
+        tracer, seen = _interrupt_at(k, _fastbp_and_blas_setting)
         sys.settrace(tracer)
         try:
             _training_then_feedforward()
@@ -541,8 +549,8 @@ def test_no_ctrl_c_leaves_an_engine_call_counted():
         assert not _engine.blas_limited() and _blas_thread_counts() == blas_before, k
         if seen[0] < k:
             break
-    assert interrupted == k - 1 > 100
-    assert left_limited < interrupted / 4
+    assert interrupted == k - 1 > 40
+    assert left_limited < interrupted / 2
 
 
 class _FakeBlasThreads:
