@@ -856,56 +856,63 @@ def blas_limited():
 cdef class EngineThreads:
     """The context manager behind _training.engine_threads (which documents
     the rules): counts the engine calls running, keeps BLAS to one thread
-    while any runs, and gives the call its thread count.  Enter it in the
-    Python thread that made it.
+    while any runs, and gives the call its thread count.
 
-    calls is that thread's list of the counts of the calls it is inside
-    (this one's is appended on entry, removed on exit); cores, the count
-    when nothing else decides; blas_threads() records BLAS's thread counts
-    in an object whose limit() sets them to one and restore() puts them
-    back; lock serialises limiting and restoring; note(exc) annotates a
-    KeyboardInterrupt that ends a training.
+    calls_inside() gives the entering thread's list of the counts of the
+    calls it is inside (this one's is appended on entry, removed on exit);
+    cores, the count when nothing else decides; blas_threads() records
+    BLAS's thread counts in an object whose limit() sets them to one and
+    restore() puts them back; lock serialises limiting and restoring;
+    note(exc) annotates a KeyboardInterrupt that ends a training.
 
     Compiled, like Exclusive: the counts change in C, where no
     KeyboardInterrupt can arrive (Python raises one only between
     bytecodes).  Only Python code before them (limiting BLAS) or after
     them (the note, restoring BLAS) can be interrupted, and the counts
     BLAS had are on record before anything is changed: a limit or restore
-    cut short is undone on the spot where possible, else by the next call."""
-    cdef object requested, calls, lock, blas_threads, note, mark
+    cut short is undone on the spot where possible, else by the next call.
+    A restore that fails with an error is reported as a RuntimeWarning and
+    not retried."""
+    cdef object requested, calls_inside, lock, blas_threads, note, mark
+    cdef list calls
     cdef Py_ssize_t cores
     cdef bint training
 
-    def __cinit__(self, n_threads, bint training, list calls not None, Py_ssize_t cores,
+    def __cinit__(self, n_threads, bint training, calls_inside, Py_ssize_t cores,
                   lock, blas_threads, note):
-        self.requested, self.training, self.calls, self.cores = n_threads, training, calls, cores
-        self.lock, self.blas_threads, self.note = lock, blas_threads, note
+        self.requested, self.training, self.cores = n_threads, training, cores
+        self.calls_inside, self.lock, self.blas_threads, self.note = \
+            calls_inside, lock, blas_threads, note
 
     def __enter__(self):
         global _running_calls, _running_trainings, _blas_limit
+        mark = [self.requested]
+        # the check and the claim with nothing between them that could let
+        # another thread run (an allocation may start the garbage collector)
         if self.mark is not None:
             raise RuntimeError("this engine_threads context is already in use")
+        self.mark = mark
         cdef object n = self.requested
-        cdef list calls = self.calls
-        if calls:
-            outer = calls[len(calls) - 1][0]
-            n = outer if n is None else min(n, outer)
-        mark = [n]
-        self.mark = mark        # taken before anything can let another thread run
+        cdef list calls
         try:
+            calls = self.calls_inside()
+            if calls:
+                outer = calls[len(calls) - 1][0]
+                n = outer if n is None else min(n, outer)
             with self.lock:
                 if _running_calls == 0:
                     if _blas_limit is not None:     # a restore was cut short
-                        _restore_blas(True)
+                        _restore_blas()
                     _blas_limit = self.blas_threads()
                     _blas_limit.limit()
-                # C only from here to the return
                 if n is None:
                     n = 1 if _running_trainings else self.cores
                 mark[0] = n
+                calls.append(mark)
+                # C only from here to the return
+                self.calls = calls
                 _running_calls += 1
                 _running_trainings += self.training
-                calls.append(mark)
         except BaseException:
             self.mark = None
             try:
@@ -926,6 +933,7 @@ cdef class EngineThreads:
                 del calls[k]
                 break
         self.mark = None
+        self.calls = None
         _running_calls -= 1
         _running_trainings -= self.training
         if self.training and exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
@@ -937,21 +945,22 @@ cdef class EngineThreads:
         if _running_calls == 0 and _blas_limit is not None:
             with self.lock:
                 if _running_calls == 0 and _blas_limit is not None:
-                    _restore_blas(False)
+                    _restore_blas()
 
 
-cdef _restore_blas(bint stale):
+cdef _restore_blas():
     """Put BLAS's thread counts back.  A restore that raises an error (not
-    an interrupt) is dropped where it was left over from an earlier call,
-    with a warning, so that it cannot stop every later call."""
+    an interrupt, which leaves it to be tried again) is dropped with a
+    warning: raising it would replace what the call itself raised, and
+    retrying it would fail every later call."""
     global _blas_limit
     try:
         _blas_limit.restore()
     except Exception as exc:
-        if not stale:
-            raise
-        warnings.warn(f"fastbp could not restore BLAS's thread counts: {exc!r}",
-                      RuntimeWarning)
+        _blas_limit = None
+        warnings.warn(f"fastbp could not restore BLAS's thread counts: {exc!r}; "
+                      f"BLAS may be left on fewer threads", RuntimeWarning)
+        return
     _blas_limit = None
 
 
@@ -1227,9 +1236,9 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
     with the mini-batches before it applied."""
     cdef Py_ssize_t n = order.shape[0], done = 0
     cdef int status = STATUS_OK
+    _check_cost(cost, acts)
     if n == 0:
         return status, 0
-    _check_cost(cost, acts)
     check_every = _epoch_arguments(data, order, sizes, check_every)
     if xmax < 0:
         xmax = data.max_abs()

@@ -16,11 +16,23 @@ from threadpoolctl import ThreadpoolController
 
 from . import _checks, _engine, activations as _activations
 
-# Take the GIL to look for Ctrl-C about every this many floating-point
-# operations of training (some 30 ms of W1's work).  Each look waits for the
-# GIL, which a busy Python thread may hold for up to sys.getswitchinterval()
-# (5 ms): looking every 1.5 ms made such a thread slow training 4-6 times.
-_FLOPS_BETWEEN_SIGNAL_CHECKS = 1e9
+# Take the GIL to look for Ctrl-C about every this many seconds of training.
+# Each look waits for the GIL, which a busy Python thread may hold for up to
+# sys.getswitchinterval() (5 ms): looking every 1.5 ms made such a thread
+# slow W1's training 4-6 times.  The engine counts mini-batches, so the
+# seconds are turned into mini-batches by _batches_between_signal_checks.
+_SECONDS_BETWEEN_SIGNAL_CHECKS = 0.03
+
+
+def _batches_between_signal_checks(per_batch_flops):
+    """How many mini-batches take about _SECONDS_BETWEEN_SIGNAL_CHECKS, from
+    a model of one's time: 5 us of fixed cost, and its floating-point
+    operations at 30 GFLOP/s.  On a 2-core machine of 2026 that meant a
+    look every 5 to 40 ms, from [2, 3, 1] on one sample a mini-batch (under
+    1 us each) to [784, 30, 10] and [784, 100, 10] (10 to 80 us); the model
+    errs towards looking more often."""
+    seconds = 5e-6 + per_batch_flops / 3e10
+    return max(1, int(_SECONDS_BETWEEN_SIGNAL_CHECKS / seconds))
 
 # The engine's threads meet at a few barriers per mini-batch; below this much
 # work per thread and mini-batch the split cannot pay, and is not even timed.
@@ -138,11 +150,27 @@ class _BlasThreads:
 
     def limit(self):
         for lib, _ in self._counts:
-            lib.set_num_threads(1)
+            _set_threads(lib, 1)
 
     def restore(self):
         for lib, n in self._counts:
-            lib.set_num_threads(n)
+            _set_threads(lib, n)
+
+
+def _set_threads(lib, n):
+    """lib.set_num_threads(n) from whichever Python thread: threadpoolctl
+    (3.8) lets only one thread, the first to set them, set a process-wide
+    OpenBLAS pool's threads, and silently ignores the others, so the
+    controlling thread is cleared before and after (fastbp's own settings
+    are serialised by _blas_lock)."""
+    clear = getattr(type(lib), "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+    try:
+        lib.set_num_threads(n)
+    finally:
+        if clear is not None:
+            clear(force=True)
 
 
 def engine_threads(n_threads=None, training=True):
@@ -166,7 +194,7 @@ def engine_threads(n_threads=None, training=True):
     so that a Ctrl-C cannot leave a call counted for good."""
     if n_threads is not None:
         n_threads = _checks.check_int("n_threads", n_threads, minimum=1, maximum=MAX_THREADS)
-    return _engine.EngineThreads(n_threads, training, _calls_inside(),
+    return _engine.EngineThreads(n_threads, training, _calls_inside,
                                  min(usable_cores(), MAX_THREADS), _blas_lock, _BlasThreads,
                                  note_interrupted)
 
@@ -332,7 +360,7 @@ def _run(weights, biases, sizes, act_codes, cost_code, data, order, batch_size,
          eta, decay, xmax, threads, per_batch, done_before, n, book=False):
     """One engine call over the mini-batches of ``order``; errors count the
     mini-batches of the whole epoch (done_before of them already applied)."""
-    check_every = max(1, int(_FLOPS_BETWEEN_SIGNAL_CHECKS // per_batch))
+    check_every = _batches_between_signal_checks(per_batch)
     try:
         if book:
             # Inside engine_threads BLAS is held to one thread (see there).

@@ -492,9 +492,11 @@ def test_divergence_keeps_the_last_good_mini_batch(good):
 
 @pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
                     reason="SIGINT is not Python's default handler here")
-def test_sigint_leaves_a_completed_mini_batch():
+def test_sigint_leaves_a_completed_mini_batch(monkeypatch):
     """KeyboardInterrupt inside SGD: the weights are those after some number
-    of whole mini-batches, replayed one update_mini_batch call each."""
+    of whole mini-batches, replayed one update_mini_batch call each.  The
+    engine looks for the signal after every mini-batch here."""
+    monkeypatch.setattr(_training, "_SECONDS_BETWEEN_SIGNAL_CHECKS", 1e-6)
     sizes = [100, 40, 10]
     data = book_problem(sizes, 2000, seed=9)
     np.random.seed(5)
