@@ -137,7 +137,7 @@ def _check(param, grad, cost, eps, max_checks, rng):
     if max_checks is not None and max_checks < param.size:
         idx = np.sort(rng.choice(param.size, size=max_checks, replace=False))
     worst_difference, scale = 0.0, 0.0
-    for k in idx:
+    for checked, k in enumerate(idx, 1):
         pos = np.unravel_index(k, param.shape)
         original = param[pos]
         try:
@@ -150,10 +150,13 @@ def _check(param, grad, cost, eps, max_checks, rng):
         finally:
             param[pos] = original
         # divide by the step actually taken, after rounding
+        if up == down:
+            raise ValueError(f"eps={eps:g} is too small for {param.dtype} parameters "
+                             f"of this size: the step rounds away (at {original!r})")
         difference = (c_plus - c_minus) / float(up - down)
         analytic = float(flat_grad[k])
         if not (np.isfinite(analytic) and np.isfinite(difference)):
-            return np.inf, len(idx), np.inf     # (max() would drop a NaN)
+            return np.inf, checked, np.inf      # (max() would drop a NaN)
         worst_difference = max(worst_difference, abs(analytic - difference))
         scale = max(scale, abs(analytic), abs(difference))
     return (worst_difference / scale if scale > 0 else 0.0), len(idx), scale

@@ -1,5 +1,7 @@
 """Backpropagation against central finite differences (Chapter 2's comparison),
 through fastbp.gradcheck, and gradcheck's own power to see a wrong gradient."""
+import contextlib
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -175,3 +177,17 @@ def test_a_nan_on_either_side_is_a_disagreement(broken, monkeypatch):
     result = fastbp.gradcheck(net, X, Y)
     assert result.max_error == np.inf and result.compared
     assert result.layers[1].weights == np.inf
+
+
+def test_a_step_that_rounds_away_is_refused():
+    rng = np.random.default_rng(5)
+    X, Y = rng.random((5, 4)), rng.random((5, 2))
+    for dtype, eps in [(np.float64, 1e-20), (np.float32, 1e-9)]:
+        net = fastbp.Network([4, 3, 2], dtype=dtype, seed=0)
+        before = [p.copy() for p in net.weights + net.biases]
+        with (pytest.warns(RuntimeWarning) if dtype == np.float32
+              else contextlib.nullcontext()):
+            with pytest.raises(ValueError, match="too small .* the step rounds away"):
+                fastbp.gradcheck(net, X, Y, eps=eps)
+        for p, q in zip(net.weights + net.biases, before):
+            assert_array_equal(p, q)
