@@ -870,7 +870,7 @@ cdef class EngineThreads:
     bytecodes).  Only Python code before them (limiting BLAS) or after
     them (the note, restoring BLAS) can be interrupted, and the counts
     BLAS had are on record before anything is changed: a limit or restore
-    cut short is undone on the spot where possible, else by the next call.
+    cut short by one Ctrl-C is undone on the spot, by more, by the next call.
     A restore that fails with an error is reported as a RuntimeWarning and
     not retried."""
     cdef object requested, calls_inside, lock, blas_threads, note, mark
@@ -938,7 +938,14 @@ cdef class EngineThreads:
         _running_trainings -= self.training
         if self.training and exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
             self.note(exc)
-        self._restore_if_idle()
+        try:
+            self._restore_if_idle()
+        except KeyboardInterrupt:
+            try:
+                self._restore_if_idle()     # finish what one Ctrl-C cut short
+            except BaseException:
+                pass                        # left to the next call
+            raise
         return False
 
     cdef _restore_if_idle(self):
