@@ -895,13 +895,16 @@ cdef class EngineThreads:
         cdef object n = self.requested
         cdef list calls
         try:
+            failed = self._restore_if_idle()        # one cut short earlier
+            if failed is not None:
+                _warn(failed, None)
             calls = self.calls_inside()
             if calls:
                 outer = calls[len(calls) - 1][0]
                 n = outer if n is None else min(n, outer)
             with self.lock:
                 if _running_calls == 0:
-                    if _blas_limit is not None:     # a restore was cut short
+                    if _blas_limit is not None:     # cut short meanwhile
                         _restore_blas()
                     _blas_limit = self.blas_threads()
                     _blas_limit.limit()
@@ -936,39 +939,60 @@ cdef class EngineThreads:
         self.calls = None
         _running_calls -= 1
         _running_trainings -= self.training
-        if self.training and exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
-            self.note(exc)
         try:
-            self._restore_if_idle()
-        except KeyboardInterrupt:
             try:
-                self._restore_if_idle()     # finish what one Ctrl-C cut short
-            except BaseException:
-                pass                        # left to the next call
-            raise
+                failed = self._restore_if_idle()
+            except KeyboardInterrupt:
+                try:
+                    self._restore_if_idle()     # finish what one Ctrl-C cut short
+                except BaseException:
+                    pass                        # left to the next call
+                raise
+        finally:
+            if (self.training and exc_type is not None
+                    and issubclass(exc_type, KeyboardInterrupt)):
+                self.note(exc)
+        if failed is not None:
+            _warn(failed, exc if exc_type is not None else None)
         return False
 
-    cdef _restore_if_idle(self):
+    cdef object _restore_if_idle(self):
+        """Restore BLAS's thread counts if no call is running; the message of
+        a restore that failed, or None."""
         if _running_calls == 0 and _blas_limit is not None:
             with self.lock:
                 if _running_calls == 0 and _blas_limit is not None:
-                    _restore_blas()
+                    return _restore_blas()
+        return None
 
 
-cdef _restore_blas():
-    """Put BLAS's thread counts back.  A restore that raises an error (not
-    an interrupt, which leaves it to be tried again) is dropped with a
-    warning: raising it would replace what the call itself raised, and
-    retrying it would fail every later call."""
+cdef object _restore_blas():
+    """Put BLAS's thread counts back; returns None, or a message if the
+    restore raised an error.  An interrupt leaves it to be tried again; an
+    error drops it (the caller warns, outside the lock): raising it would
+    replace what the call itself raised, and retrying it would fail every
+    later call."""
     global _blas_limit
     try:
         _blas_limit.restore()
     except Exception as exc:
         _blas_limit = None
-        warnings.warn(f"fastbp could not restore BLAS's thread counts: {exc!r}; "
-                      f"BLAS may be left on fewer threads", RuntimeWarning)
-        return
+        return (f"fastbp could not restore BLAS's thread counts: {exc!r}; "
+                f"BLAS may be left on fewer threads")
     _blas_limit = None
+    return None
+
+
+cdef _warn(str message, object raising):
+    """A RuntimeWarning; where warnings are errors and the call is already
+    raising ``raising``, a note on that exception instead of replacing it."""
+    try:
+        warnings.warn(message, RuntimeWarning)
+    except Exception:
+        if raising is None:
+            raise
+        if hasattr(raising, "add_note"):
+            raising.add_note(message)
 
 
 def copy_arrays(list targets, list values):

@@ -147,30 +147,36 @@ class _BlasThreads:
     def __init__(self):
         self._counts = [(lib, lib.num_threads) for lib in
                         ThreadpoolController().select(user_api="blas").lib_controllers]
+        self._thread = threading.current_thread()     # where limit() runs
 
     def limit(self):
         for lib, _ in self._counts:
-            _set_threads(lib, 1)
+            lib.set_num_threads(1)
 
     def restore(self):
         for lib, n in self._counts:
-            _set_threads(lib, n)
+            if _controlled_from(lib, self._thread):
+                lib._real_set_num_threads(n)
+            else:
+                lib.set_num_threads(n)
 
 
-def _set_threads(lib, n):
-    """lib.set_num_threads(n) from whichever Python thread: threadpoolctl
-    (3.8) lets only one thread, the first to set them, set a process-wide
-    OpenBLAS pool's threads, and silently ignores the others, so the
-    controlling thread is cleared before and after (fastbp's own settings
-    are serialised by _blas_lock)."""
-    clear = getattr(type(lib), "clear_controlling_thread", None)
-    if clear is not None:
-        clear(force=True)
-    try:
-        lib.set_num_threads(n)
-    finally:
-        if clear is not None:
-            clear(force=True)
+def _controlled_from(lib, thread):
+    """Whether lib's threads may only be set from another, live Python
+    thread, the one that limited them for fastbp.
+
+    threadpoolctl (3.8 on) lets only one thread at a time set a process-wide
+    OpenBLAS pool's threads, the first to set them, and silently ignores the
+    others.  When the engine call that limited them from one thread ends
+    before another thread's call, that last call's restore would be ignored
+    and BLAS left on one thread; it sets them directly instead, without
+    touching threadpoolctl's choice of thread (which a user's own limits in
+    other threads rely on)."""
+    state = getattr(type(lib), "_SHARED_STATE", None)
+    return (thread is not threading.current_thread()
+            and getattr(state, "controlling_thread", None) is thread
+            and thread.is_alive()
+            and hasattr(lib, "_real_set_num_threads"))
 
 
 def engine_threads(n_threads=None, training=True):
