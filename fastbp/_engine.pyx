@@ -873,7 +873,7 @@ cdef class EngineThreads:
     cut short by one Ctrl-C is undone on the spot, by more, by the next call.
     A restore that fails with an error is reported as a RuntimeWarning and
     not retried."""
-    cdef object requested, calls_inside, lock, blas_threads, note, mark
+    cdef object requested, calls_inside, lock, blas_threads, note, mark, pending
     cdef list calls
     cdef Py_ssize_t cores
     cdef bint training
@@ -905,7 +905,7 @@ cdef class EngineThreads:
             with self.lock:
                 if _running_calls == 0:
                     if _blas_limit is not None:     # cut short meanwhile
-                        _restore_blas()
+                        self.pending = _restore_blas()  # (warned on exit)
                     _blas_limit = self.blas_threads()
                     _blas_limit.limit()
                 if n is None:
@@ -916,10 +916,12 @@ cdef class EngineThreads:
                 self.calls = calls
                 _running_calls += 1
                 _running_trainings += self.training
-        except BaseException:
+        except BaseException as error:
             self.mark = None
             try:
-                self._restore_if_idle()
+                failed = self._restore_if_idle()
+                if failed is not None:
+                    _warn(failed, error)
             except BaseException:
                 pass            # left to the next call; the first error is raised
             raise
@@ -942,18 +944,22 @@ cdef class EngineThreads:
         try:
             try:
                 failed = self._restore_if_idle()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as interrupt:
                 try:
-                    self._restore_if_idle()     # finish what one Ctrl-C cut short
+                    failed = self._restore_if_idle()    # finish what one Ctrl-C cut short
+                    if failed is not None:
+                        _warn(failed, interrupt)
                 except BaseException:
-                    pass                        # left to the next call
+                    pass                                # left to the next call
                 raise
         finally:
             if (self.training and exc_type is not None
                     and issubclass(exc_type, KeyboardInterrupt)):
                 self.note(exc)
-        if failed is not None:
-            _warn(failed, exc if exc_type is not None else None)
+        for message in (self.pending, failed):
+            if message is not None:
+                self.pending = None
+                _warn(message, exc if exc_type is not None else None)
         return False
 
     cdef object _restore_if_idle(self):

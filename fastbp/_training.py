@@ -147,36 +147,27 @@ class _BlasThreads:
     def __init__(self):
         self._counts = [(lib, lib.num_threads) for lib in
                         ThreadpoolController().select(user_api="blas").lib_controllers]
-        self._thread = threading.current_thread()     # where limit() runs
 
     def limit(self):
         for lib, _ in self._counts:
-            lib.set_num_threads(1)
+            _set_threads(lib, 1)
 
     def restore(self):
         for lib, n in self._counts:
-            if _controlled_from(lib, self._thread):
-                lib._real_set_num_threads(n)
-            else:
-                lib.set_num_threads(n)
+            _set_threads(lib, n)
 
 
-def _controlled_from(lib, thread):
-    """Whether lib's threads may only be set from another, live Python
-    thread, the one that limited them for fastbp.
+def _set_threads(lib, n):
+    """Set a BLAS library's threads, from whichever Python thread.
 
-    threadpoolctl (3.8 on) lets only one thread at a time set a process-wide
-    OpenBLAS pool's threads, the first to set them, and silently ignores the
-    others.  When the engine call that limited them from one thread ends
-    before another thread's call, that last call's restore would be ignored
-    and BLAS left on one thread; it sets them directly instead, without
-    touching threadpoolctl's choice of thread (which a user's own limits in
-    other threads rely on)."""
-    state = getattr(type(lib), "_SHARED_STATE", None)
-    return (thread is not threading.current_thread()
-            and getattr(state, "controlling_thread", None) is thread
-            and thread.is_alive()
-            and hasattr(lib, "_real_set_num_threads"))
+    threadpoolctl (3.8 on) lets only one Python thread at a time set a
+    process-wide OpenBLAS pool's threads through set_num_threads -- the
+    first to set them, until it hands the control back -- and silently
+    ignores the others.  fastbp serialises its own settings, puts back the
+    counts it found, and may limit in one thread and restore in another, so
+    it sets them directly, as threadpoolctl did before 3.8, without taking
+    that control (which a user's own limits in other threads rely on)."""
+    getattr(lib, "_real_set_num_threads", lib.set_num_threads)(n)
 
 
 def engine_threads(n_threads=None, training=True):
