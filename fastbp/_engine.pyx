@@ -918,10 +918,10 @@ cdef class EngineThreads:
                 _running_trainings += self.training
         except BaseException as error:
             self.mark = None
+            pending, self.pending = self.pending, None
             try:
-                failed = self._restore_if_idle()
-                if failed is not None:
-                    _warn(failed, error)
+                _warn_all([pending], error)
+                _warn_all([self._restore_if_idle()], error)
             except BaseException:
                 pass            # left to the next call; the first error is raised
             raise
@@ -941,14 +941,14 @@ cdef class EngineThreads:
         self.calls = None
         _running_calls -= 1
         _running_trainings -= self.training
+        pending, self.pending = self.pending, None
         try:
             try:
                 failed = self._restore_if_idle()
             except KeyboardInterrupt as interrupt:
                 try:
                     failed = self._restore_if_idle()    # finish what one Ctrl-C cut short
-                    if failed is not None:
-                        _warn(failed, interrupt)
+                    _warn_all([pending, failed], interrupt)
                 except BaseException:
                     pass                                # left to the next call
                 raise
@@ -956,10 +956,7 @@ cdef class EngineThreads:
             if (self.training and exc_type is not None
                     and issubclass(exc_type, KeyboardInterrupt)):
                 self.note(exc)
-        for message in (self.pending, failed):
-            if message is not None:
-                self.pending = None
-                _warn(message, exc if exc_type is not None else None)
+        _warn_all([pending, failed], exc if exc_type is not None else None)
         return False
 
     cdef object _restore_if_idle(self):
@@ -987,6 +984,15 @@ cdef object _restore_blas():
                 f"BLAS may be left on fewer threads")
     _blas_limit = None
     return None
+
+
+cdef _warn_all(list messages, object raising):
+    """One RuntimeWarning for the messages that are not None (if any); where
+    warnings are errors and the call is already raising ``raising``, a note
+    on that exception instead of replacing it."""
+    cdef list given = [m for m in messages if m is not None]
+    if given:
+        _warn("; ".join(given), raising)
 
 
 cdef _warn(str message, object raising):

@@ -154,7 +154,8 @@ class _BlasThreads:
 
     def restore(self):
         for lib, n in self._counts:
-            _set_threads(lib, n)
+            if lib.num_threads == 1:    # else a limit of another's changed it since
+                _set_threads(lib, n)
 
 
 def _set_threads(lib, n):

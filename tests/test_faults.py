@@ -671,6 +671,32 @@ def test_every_failed_blas_restore_is_reported(fake_blas_threads):
     assert _engine.running_calls() == (0, 0) and not _engine.blas_limited()
 
 
+def test_a_restore_left_by_another_call_is_reported(fake_blas_threads):
+    """A call that finds, under the lock, a limit another call's exit left
+    (two Ctrl-Cs cut its restore short) restores it there, and reports a
+    failure when it ends, also when its own restore is cut short by a
+    Ctrl-C (then retried)."""
+    fake_blas_threads.fail_restore = [KeyboardInterrupt(), KeyboardInterrupt(),
+                                      OSError("left behind"), KeyboardInterrupt()]
+
+    def calls_inside():             # runs after the entry's first look, before the lock
+        with contextlib.suppress(KeyboardInterrupt):
+            with _training.engine_threads(training=False):
+                pass
+        assert _engine.blas_limited()
+        return _training._calls_inside()
+
+    ctx = _engine.EngineThreads(None, False, calls_inside, 2, _training._blas_lock,
+                                _training._BlasThreads, _training.note_interrupted)
+    with pytest.warns(RuntimeWarning, match="left behind"):
+        with pytest.raises(KeyboardInterrupt):
+            with ctx:
+                assert _engine.running_calls() == (1, 0)
+    assert fake_blas_threads.calls == ["limit", "restore", "restore", "restore", "limit",
+                                       "restore", "restore"]
+    assert _engine.running_calls() == (0, 0) and not _engine.blas_limited()
+
+
 BLAS_THREADS_CHILD = textwrap.dedent("""
     import json, threading
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -722,6 +748,21 @@ BLAS_THREADS_CHILD = textwrap.dedent("""
 
     in_thread(users_limit)
     seen["end"] = counts()
+
+    user_started, user_release = threading.Event(), threading.Event()
+
+    def users_limit_ending_in_a_call():
+        with threadpool_limits(limits=3, user_api="blas"):
+            user_started.set()
+            assert user_release.wait(30)
+
+    thread = threading.Thread(target=users_limit_ending_in_a_call)
+    thread.start()
+    assert user_started.wait(30)
+    with _training.engine_threads(training=False):
+        user_release.set()
+        thread.join(30)
+    seen["after a user's limit ended in a call"] = counts()
     print(json.dumps(seen))
 """)
 
@@ -730,8 +771,9 @@ def test_blas_is_limited_and_restored_across_threads():
     """In a fresh process, with threadpoolctl's rule that one Python thread
     at a time sets a shared OpenBLAS pool: a call in a worker limits BLAS,
     and the main thread's overlapping call, ending last, restores it; a
-    worker's call after main-thread calls is limited too; and a user's own
-    limit in a worker still works after fastbp's calls."""
+    worker's call after main-thread calls is limited too; a user's own
+    limit in a worker still works after fastbp's calls; and one that began
+    before a call and ended in it is not put back by fastbp's restore."""
     proc = subprocess.run([sys.executable, "-c", BLAS_THREADS_CHILD], capture_output=True,
                           text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
@@ -742,7 +784,8 @@ def test_blas_is_limited_and_restored_across_threads():
     one = [1] * len(before)
     assert seen == {"worker first": one, "main, overlapping": one, "after both": before,
                     "a later worker": one, "after the later worker": before,
-                    "a user's limit in a worker": one, "end": before}
+                    "a user's limit in a worker": one, "end": before,
+                    "after a user's limit ended in a call": before}
 
 
 def test_one_engine_threads_context_is_entered_once():
