@@ -948,9 +948,12 @@ cdef class EngineThreads:
             except KeyboardInterrupt as interrupt:
                 try:
                     failed = self._restore_if_idle()    # finish what one Ctrl-C cut short
+                except BaseException:
+                    failed = None                       # left to the next call
+                try:
                     _warn_all([pending, failed], interrupt)
                 except BaseException:
-                    pass                                # left to the next call
+                    pass
                 raise
         finally:
             if (self.training and exc_type is not None
