@@ -314,11 +314,14 @@ def _layer_activations(command, names, sizes, cost):
     elif len(names) != n_layers:
         raise _fail(command, f"--activation: give one name, or one for each of the "
                              f"{n_layers} layers after the input of {sizes}")
-    if cost == "cross-entropy" and names[-1] != "sigmoid":
+    from .costs import check_output
+    try:
+        check_output(cost, names[-1])
+    except ValueError:
         hint = ",".join(names[:-1] + ["sigmoid"])
         raise _fail(command, f"--cost cross-entropy needs a sigmoid output layer, not "
                              f"{names[-1]}: end --activation with sigmoid (--activation "
-                             f"{hint}), or use --cost quadratic")
+                             f"{hint}), or use --cost quadratic") from None
     return names
 
 
