@@ -167,9 +167,7 @@ def _adapter(net, X, Y):
     (nabla_b, nabla_w), and the batch-mean cost, over the rows of X."""
     if hasattr(net, "cost_value"):                     # fastbp.Network
         return (lambda: net.backprop(X, Y)), (lambda: float(net.cost_value(X, Y)))
-    X = _checks.check_matrix("X", X, net.sizes[0], np.float64)
-    if len(X) == 0:
-        raise ValueError("X has no samples")
+    X = _checks.check_matrix("X", X, net.sizes[0], np.float64)      # (refuses no samples)
     Y, _ = _checks.check_targets("Y", Y, len(X), net.sizes[-1], np.float64)
     pairs = [(x.reshape(-1, 1), y.reshape(-1, 1)) for x, y in zip(X, Y)]
     m = len(pairs)
