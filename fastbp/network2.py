@@ -73,6 +73,14 @@ _ENGINE_COSTS = {QuadraticCost: 0, CrossEntropyCost: 1}
 _CLASS_BY_NAME = {"quadratic": QuadraticCost, "cross-entropy": CrossEntropyCost}
 
 
+def _engine_code(cost):
+    """The engine's code of one of the book's cost classes, else None."""
+    for known, code in _ENGINE_COSTS.items():
+        if cost is known:
+            return code
+    return None
+
+
 class _BookStyleCost:
     """Another cost class, written for column vectors, for the NumPy path
     (which keeps samples as rows)."""
@@ -101,7 +109,7 @@ class Network:
 
     def __init__(self, sizes, cost=CrossEntropyCost):
         self.sizes = _checks.check_sizes(sizes)
-        if not any(cost is known for known in _ENGINE_COSTS):
+        if _engine_code(cost) is None:
             _BookStyleCost(cost)            # refuses what has no fn and delta
         self.num_layers = len(self.sizes)
         self._lock = _training.new_lock()
@@ -127,9 +135,9 @@ class Network:
     def _route(self):
         """(path, cost): the engine and its cost code for the book's cost
         classes, else the NumPy path and an adapter of the class."""
-        for known, code in _ENGINE_COSTS.items():
-            if self.cost is known:
-                return _training, code
+        code = _engine_code(self.cost)
+        if code is not None:
+            return _training, code
         return _numpy_path, _BookStyleCost(self.cost)
 
     def _codes(self):
