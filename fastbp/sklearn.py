@@ -310,9 +310,13 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
         return scaled.mean(axis=0) * big, np.where(scale > 0, scale, 1.0)
 
     @staticmethod
-    def _standardised(y, mean, scale):
-        """y as the network's (n, n_outputs) output rows, standardised."""
-        Y = y.reshape(len(y), -1).astype(np.float64)
+    def _rows(y):
+        """y as the network's (n, n_outputs) output rows, in float64."""
+        return y.reshape(len(y), -1).astype(np.float64)
+
+    @staticmethod
+    def _standardised(Y, mean, scale):
+        """The output rows Y standardised."""
         with np.errstate(over="ignore"):
             Y = (Y - mean) / scale
         if not np.isfinite(Y).all():
@@ -321,13 +325,14 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
         return Y
 
     def _targets(self, y):
-        return self._standardised(y, self._y_mean, self._y_scale)
+        return self._standardised(self._rows(y), self._y_mean, self._y_scale)
 
     def _start(self, X, y):
         """A new network for (X, y) and y standardised for it; the scaling is
         kept only once both are made (a refused y changes nothing)."""
-        mean, scale = self._scaling(y.reshape(len(y), -1).astype(np.float64))
-        Y = self._standardised(y, mean, scale)
+        Y = self._rows(y)
+        mean, scale = self._scaling(Y)
+        Y = self._standardised(Y, mean, scale)
         network = self._new_network(X.shape[1], Y.shape[1])
         self._y_mean, self._y_scale, self._y_1d = mean, scale, y.ndim == 1
         return network, Y
