@@ -895,9 +895,7 @@ cdef class EngineThreads:
         cdef object n = self.requested
         cdef list calls
         try:
-            failed = self._restore_if_idle()        # one cut short earlier
-            if failed is not None:
-                _warn(failed, None)
+            _warn_all([self._restore_if_idle()], None)  # one cut short earlier
             calls = self.calls_inside()
             if calls:
                 outer = calls[len(calls) - 1][0]
