@@ -28,7 +28,7 @@ extensions = [
     Extension(
         "fastbp._engine",
         sources=["fastbp/_engine.pyx", "csrc/fastbp_kernels.c", "csrc/fastbp_book.c",
-                 "csrc/fastbp_book_gemv.c"],
+                 "csrc/fastbp_book_gemv.c", "csrc/fastbp_small_gemm.c"],
         include_dirs=["csrc", np.get_include()],
         define_macros=macros,
         extra_compile_args=compile_args,

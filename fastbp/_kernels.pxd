@@ -138,3 +138,17 @@ cdef extern from "fastbp_book.h" nogil:
     void fbp_book_gemv(double *Z, Py_ssize_t ldz, const double *W, Py_ssize_t n_rows,
                        Py_ssize_t n_in, const double *A, Py_ssize_t lda, Py_ssize_t m,
                        int wide)
+
+
+
+# The first layer's products for a mini-batch of a few samples, its inputs
+# read through a table of row pointers (csrc/fastbp_small_gemm.h): float64,
+# on processors with AVX-512.
+cdef extern from "fastbp_small_gemm.h" nogil:
+    int fbp_small_gemm_available()
+    void fbp_small_gemm_nt(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *const *A,
+                           const double *W, Py_ssize_t ldw, double *Z, Py_ssize_t ldz)
+    void fbp_small_gemm_tn(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, double alpha,
+                           const double *D, Py_ssize_t ldd, const double *const *A,
+                           double beta, double *W, Py_ssize_t ldw,
+                           const double *const *next, Py_ssize_t m_next)

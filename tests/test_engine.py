@@ -387,6 +387,57 @@ def test_fit_calls_back_after_every_epoch():
 
 
 # ---------------------------------------------------------------------------
+# The first layer's products by the small kernels (float64, AVX-512), which
+# read each mini-batch's inputs where they lie in the data set.
+
+def test_small_products_only_for_narrow_float64_first_layers_and_small_batches():
+    assert _engine.small_products([784, 30, 10], 10, np.float64) == _engine.SMALL_GEMM
+    assert not _engine.small_products([784, 30, 10], 10, np.float32)
+    assert _engine.small_products([784, 48, 10], 32, np.float64) == _engine.SMALL_GEMM
+    assert not _engine.small_products([784, 64, 10], 10, np.float64)
+    assert not _engine.small_products([784, 30, 10], 33, np.float64)
+    assert not _engine.small_products([784, 30, 10], 4, np.float64)
+
+
+@pytest.mark.skipif(not _engine.SMALL_GEMM, reason="the small kernels need AVX-512")
+@pytest.mark.parametrize("x_dtype", [np.float64, np.float32])
+def test_small_products_train_like_blas_the_reference_and_one_thread(blocks, x_dtype,
+                                                                     monkeypatch):
+    """W1's shape, narrower: the layer of 30 is cut into blocks of 16 and 14
+    rows, 95 samples make a last mini-batch of 5.  float32 inputs are
+    converted into a thread's copy first; float64 ones are read in place."""
+    sizes, names = [40, 30, 10], ["sigmoid", "sigmoid"]
+    rng = np.random.default_rng(21)
+    X = rng.random((95, 40)).astype(x_dtype)
+    X[X < 0.4] = 0                                  # zero pixels
+    Y = np.eye(10)[rng.integers(0, 10, 95)]
+    weights = [rng.standard_normal((o, i)) for i, o in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal(o) for o in sizes[1:]]
+    order = rng.permutation(95).astype(np.intp)
+    codes = [0] + [ACT[a] for a in names]
+    data = _engine.matrix_samples(X, Y)
+
+    def train(threads):
+        W, b = engine_parameters(weights, biases, np.float64)
+        assert _engine.train_epoch(W, b, sizes, codes, COST["quadratic"], data, order, 10,
+                                   3.0, 1.0, 0, -1.0, threads) == (_engine.OK, 10)
+        return W + b
+
+    assert _engine.small_products(sizes, 10, np.float64)
+    small = {threads: train(threads) for threads in (1, 2)}
+    monkeypatch.setattr(_engine, "SMALL_GEMM", False)
+    assert not _engine.small_products(sizes, 10, np.float64)
+    blas = train(2)
+    ref_w, ref_b = ref.train(weights, biases, names, "quadratic", X.astype(np.float64), Y,
+                             [order], 10, 3.0)
+    for p1, p2, pb, pr in zip(small[1], small[2], blas, ref_w + ref_b):
+        np.testing.assert_array_equal(p2, p1)       # whatever the number of threads
+        assert_allclose(p1.ravel(), np.ravel(pr), rtol=0, atol=1e-12)
+        assert_allclose(p1, pb, rtol=0, atol=1e-12)
+    assert not np.array_equal(small[1][0], weights[0])
+
+
+# ---------------------------------------------------------------------------
 # Layers wide enough to be cut into blocks for the engine's threads.  A
 # split layer's A^l and D^l rows are padded to whole cache lines and its
 # blocks start on a cache line, so these widths (none a multiple of a

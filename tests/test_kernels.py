@@ -418,3 +418,92 @@ def test_gemm_refuses_mismatched_shapes():
     C = np.zeros((2, 5))
     with pytest.raises(ValueError):
         _blas._gemm(False, False, 1.0, A, B, 0.0, C)
+
+
+# ---------------------------------------------------------------------------
+# The first layer's small products (csrc/fastbp_small_gemm.c), float64 on
+# processors with AVX-512: the mini-batch's rows are read where they lie in
+# the data set, through a table of row pointers.
+
+needs_small_gemm = pytest.mark.skipif(not _engine.SMALL_GEMM,
+                                      reason="the small kernels need AVX-512")
+
+# (m samples, n rows of W, k inputs): W1's blocks (16 and 14 rows of 784),
+# every remainder of the tiles (5 samples x 4 rows; 2 rows x 16 columns) and
+# of a vector (8 values), inputs shorter than a vector, the largest shapes
+# the engine gives them (32 samples, 64 rows).
+SMALL_SHAPES = [(1, 1, 1), (10, 16, 784), (10, 14, 784), (3, 5, 13), (7, 9, 8),
+                (12, 33, 40), (5, 4, 17), (11, 30, 100), (2, 3, 5), (32, 64, 785)]
+
+
+def small_problem(m, n, k, seed):
+    """Inputs X (more rows than the mini-batch), the mini-batch's rows of X
+    in shuffled order, W (n x k) and D (m x n)."""
+    rng = rng_for("small", m, n, k, seed)
+    X = rng.standard_normal((3 * m + 5, k))
+    X[rng.random(X.shape) < 0.4] = 0.0         # zeros, like pixels
+    rows = rng.permutation(X.shape[0])[:m].astype(np.intp)
+    return X, rows, rng.standard_normal((n, k)), rng.standard_normal((m, n))
+
+
+@needs_small_gemm
+@pytest.mark.parametrize("mnk", SMALL_SHAPES)
+def test_small_feedforward_product(mnk):
+    m, n, k = mnk
+    X, rows, W, _ = small_problem(m, n, k, 0)
+    Z = _engine._small_gemm_nt(X, rows, W)
+    scale = np.abs(X[rows]) @ np.abs(W).T
+    assert_allclose(Z, X[rows] @ W.T, rtol=1e-12, atol=1e-12 * scale.max())
+
+
+@needs_small_gemm
+@pytest.mark.parametrize("mnk", SMALL_SHAPES)
+@pytest.mark.parametrize("alpha,beta", [(-0.3, 1.0), (2.0, 0.999), (1.0, 0.0)])
+def test_small_bp4_step(mnk, alpha, beta):
+    m, n, k = mnk
+    X, rows, W, D = small_problem(m, n, k, 1)
+    expected = beta * W + alpha * (D.T @ X[rows])
+    scale = np.abs(beta * W) + abs(alpha) * (np.abs(D).T @ np.abs(X[rows]))
+    _engine._small_gemm_tn(alpha, D, X, rows, beta, W)
+    assert_allclose(W, expected, rtol=1e-12, atol=1e-12 * scale.max())
+
+
+@needs_small_gemm
+@pytest.mark.parametrize("mnk", [(10, 30, 784), (7, 13, 21), (32, 64, 100)])
+def test_small_products_give_the_same_bits_in_blocks_of_rows(mnk):
+    # The engine's threads each take a block of rows of W: every result
+    # must be computed the same way wherever the block boundary falls.
+    m, n, k = mnk
+    X, rows, W, D = small_problem(m, n, k, 2)
+    whole = _engine._small_gemm_nt(X, rows, W)
+    stepped = W.copy()
+    _engine._small_gemm_tn(-0.7, D, X, rows, 1.0, stepped)
+    for cut in range(1, n):
+        parts = [_engine._small_gemm_nt(X, rows, np.ascontiguousarray(W[:cut])),
+                 _engine._small_gemm_nt(X, rows, np.ascontiguousarray(W[cut:]))]
+        assert_array_equal(np.hstack(parts), whole)
+        top, bottom = W[:cut].copy(), W[cut:].copy()
+        _engine._small_gemm_tn(-0.7, np.ascontiguousarray(D[:, :cut]), X, rows, 1.0, top)
+        _engine._small_gemm_tn(-0.7, np.ascontiguousarray(D[:, cut:]), X, rows, 1.0, bottom)
+        assert_array_equal(np.vstack([top, bottom]), stepped)
+
+
+@needs_small_gemm
+def test_small_bp4_step_fetching_the_next_rows_computes_the_same():
+    X, rows, W, D = small_problem(10, 16, 784, 3)
+    plain, fetching = W.copy(), W.copy()
+    _engine._small_gemm_tn(-0.3, D, X, rows, 1.0, plain)
+    nxt = np.setdiff1d(np.arange(X.shape[0]), rows)[:10].astype(np.intp)
+    _engine._small_gemm_tn(-0.3, D, X, rows, 1.0, fetching, nxt)
+    assert_array_equal(fetching, plain)
+
+
+@needs_small_gemm
+def test_small_products_refuse_arrays_that_do_not_fit():
+    X, rows, W, D = small_problem(4, 3, 9, 4)
+    with pytest.raises(ValueError):
+        _engine._small_gemm_nt(X, rows, np.ones((3, 8)))
+    with pytest.raises(ValueError):
+        _engine._small_gemm_tn(1.0, D[:, :2], X, rows, 1.0, W)
+    with pytest.raises(IndexError):
+        _engine._small_gemm_nt(X, np.array([0, X.shape[0]], dtype=np.intp), W)

@@ -1,0 +1,51 @@
+/*
+ * fastbp_small_gemm.h -- the two products of the first layer for a
+ * mini-batch of a few samples, read where the samples lie.
+ *
+ * With the m samples of a mini-batch as rows (the book's mini-batch is 10),
+ * the first layer's feedforward product and its BP4 step are
+ *
+ *   Z = A W^T                 Z[s, i] = sum_j A[s, j] W[i, j]   (feedforward)
+ *   W <- beta W + alpha D^T A   W[i, j] = beta W[i, j]
+ *                                        + alpha sum_s D[s, i] A[s, j]  (BP4)
+ *
+ * For W1 ([784, 30, 10], m = 10) they are 10 x 784 by 784 x 30 and
+ * 30 x 10 by 10 x 784: nearly all of an epoch's arithmetic, in products too
+ * small for a general GEMM to gain by packing its operands.  These kernels
+ * keep a tile of results in vector registers and take A, the inputs, as a
+ * table of row pointers: the engine hands them the rows of the data set
+ * itself, so a mini-batch's inputs are never copied.
+ *
+ * Each result is computed the same way wherever it falls in a tile (a fixed
+ * order over j, or over s), so a product cut into blocks of rows of W (one
+ * per thread) gives the same bits as the whole product.
+ *
+ * W, Z and D are row-major with the given row strides.  The kernels are
+ * compiled for x86-64 processors with AVX-512 (GCC's target attribute) and
+ * used only where fbp_small_gemm_available() says the processor has it;
+ * elsewhere the engine calls BLAS.
+ */
+#ifndef FASTBP_SMALL_GEMM_H
+#define FASTBP_SMALL_GEMM_H
+
+#include <stddef.h>
+
+/* 1 where the kernels can run on this processor, else 0. */
+int fbp_small_gemm_available(void);
+
+/* Z (m x n, ldz) <- A W^T, with row s of A (k values) at A[s] and W n x k
+ * (ldw); m, n, k >= 1. */
+void fbp_small_gemm_nt(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                       const double *const *A, const double *W, ptrdiff_t ldw,
+                       double *Z, ptrdiff_t ldz);
+
+/* W (n x k, ldw) <- beta W + alpha D^T A, with D m x n (ldd) and row s of
+ * A (k values) at A[s]; m, n, k >= 1.  Meanwhile the m_next rows next[s]
+ * (k values each; m_next may be 0) are fetched into the L2 cache: the
+ * next mini-batch's inputs, which its feedforward reads next. */
+void fbp_small_gemm_tn(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, double alpha,
+                       const double *D, ptrdiff_t ldd, const double *const *A,
+                       double beta, double *W, ptrdiff_t ldw,
+                       const double *const *next, ptrdiff_t m_next);
+
+#endif /* FASTBP_SMALL_GEMM_H */
