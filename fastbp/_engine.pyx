@@ -1195,7 +1195,10 @@ cdef class _Buffers:
     starting on a cache line; the C tables are freed with this object.  With
     aligned_params, weights and biases (which must be C-contiguous) that do
     not start on a cache line are replaced by aligned copies, which
-    _copy_back() writes into the caller's arrays."""
+    _copy_back() writes into the caller's arrays.  With small (and gather),
+    the epoch loop's first layer takes the small kernels: decided from the
+    batch size, never from a call's number of samples, so that an epoch cut
+    into several calls trains exactly as one call does."""
     cdef Layers net
     cdef list keep      # the arrays the pointers point into
     cdef readonly list layers   # A^1 .. A^{L-1} as (rows, n_l) NumPy views
@@ -1207,7 +1210,7 @@ cdef class _Buffers:
 
     def __cinit__(self, list weights, list biases, object sizes, object acts,
                   Py_ssize_t rows, object dtype, bint deltas, bint gather=False,
-                  int threads=1, bint aligned_params=False):
+                  int threads=1, bint aligned_params=False, bint small=False):
         cdef Py_ssize_t L = len(sizes), l
         cdef int T = min(max(threads, 1), MAX_BLOCKS)
         # (read below without bounds checks)
@@ -1269,7 +1272,7 @@ cdef class _Buffers:
                 self.net.A[L + l] = self._array((rows, self.net.ld[l]), dtype)
         for l in range(T if gather else 0):
             self.net.inputs[l] = self._array((rows, sizes[0]), dtype)
-        if gather and small_products(sizes, rows, dtype):
+        if gather and small:
             # Each thread's table on cache lines of its own: the tables are
             # written every mini-batch and read throughout its products.
             self.net.x_rows_ld = _row_stride(rows, True, CACHE_LINE // sizeof(void *))
@@ -1422,7 +1425,8 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
     dtype = np.asarray(weights[0]).dtype
     cdef _Buffers buf = _Buffers(weights, biases, sizes, acts, min(batch_size, n), dtype,
                                  True, True, threads,
-                                 n >= ALIGNED_COPY_MIN_BATCHES * batch_size)
+                                 n >= ALIGNED_COPY_MIN_BATCHES * batch_size,
+                                 small_products(sizes, batch_size, dtype))
     cdef Layers *net = &buf.net
     cdef float eta_f = <float> eta, decay_f = <float> decay
     if dtype == np.float32:

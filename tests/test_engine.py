@@ -437,6 +437,28 @@ def test_small_products_train_like_blas_the_reference_and_one_thread(blocks, x_d
     assert not np.array_equal(small[1][0], weights[0])
 
 
+
+def test_an_epoch_cut_into_calls_trains_as_one_call():
+    """fit's thread probe runs an epoch's first mini-batches in calls of
+    their own: how the small kernels or BLAS are chosen must not depend on
+    a call's number of samples (here a last call of 5, below a batch)."""
+    sizes, codes = [40, 30, 10], [0, ACT["sigmoid"], ACT["sigmoid"]]
+    rng = np.random.default_rng(5)
+    data = _engine.matrix_samples(rng.random((60, 40)), rng.random((60, 10)))
+    weights = [rng.standard_normal((o, i)) for i, o in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal(o) for o in sizes[1:]]
+    order = rng.permutation(60)[:45].astype(np.intp)
+    results = []
+    for cuts in ([0, 45], [0, 20, 40, 45]):
+        W, b = engine_parameters(weights, biases, np.float64)
+        for lo, hi in zip(cuts[:-1], cuts[1:]):
+            _engine.train_epoch(W, b, sizes, codes, COST["quadratic"], data, order[lo:hi],
+                                10, 2.0, 1.0, 0, -1.0, 1)
+        results.append(W + b)
+    for one, cut in zip(*results):
+        np.testing.assert_array_equal(cut, one)
+
+
 # ---------------------------------------------------------------------------
 # Layers wide enough to be cut into blocks for the engine's threads.  A
 # split layer's A^l and D^l rows are padded to whole cache lines and its
