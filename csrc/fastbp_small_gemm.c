@@ -187,7 +187,7 @@ static ptrdiff_t tile_step(ptrdiff_t ntiles)
     return 1;
 }
 
-/* Bring lines [first, last) of each of the m rows `next` into L2: the next
+/* Bring lines [first, last) of each of the m rows `next` into L2: a later
  * mini-batch's inputs, fetched while BP4 computes. */
 static inline void prefetch_lines(const double *const *next, ptrdiff_t m,
                                   ptrdiff_t first, ptrdiff_t last)

@@ -42,7 +42,7 @@ void fbp_small_gemm_nt(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 /* W (n x k, ldw) <- beta W + alpha D^T A, with D m x n (ldd) and row s of
  * A (k values) at A[s]; m, n, k >= 1.  Meanwhile the m_next rows next[s]
  * (k values each; m_next may be 0) are fetched into the L2 cache: the
- * next mini-batch's inputs, which its feedforward reads next. */
+ * inputs of a later mini-batch. */
 void fbp_small_gemm_tn(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, double alpha,
                        const double *D, ptrdiff_t ldd, const double *const *A,
                        double beta, double *W, ptrdiff_t ldw,

@@ -181,8 +181,8 @@ cdef struct Layers:
     const void **x_rows   # NULL, or where layer 1's products are the small kernels'
                           # (small_products): x_rows[t * x_rows_ld + s], the row of
                           # A^0 that thread t reads for sample s (see _train) ...
-    const void **x_next   # ... and x_next[t * x_rows_ld + s], the rows of the next
-                          # mini-batch, which thread t fetches during BP4
+    const void **x_next   # ... and x_next[t * x_rows_ld + s], the rows of the
+                          # mini-batch after next, which thread t fetches during BP4
     Py_ssize_t x_next_count  # how many x_next holds (set in each thread's view)
     Py_ssize_t x_rows_ld  # the row stride of both tables (a cache line's multiple)
     void *targets[2]      # the mini-batch's Y, double-buffered
@@ -512,10 +512,12 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
         if x_rows != NULL and not rows.x_single:
             for s in range(m):
                 x_rows[s] = rows.x[order[start + s]]
-            # BP4's kernel fetches the next mini-batch's inputs as it goes
-            m_next = min(batch_size, n - start - m)
+            # BP4's kernel fetches the inputs of the mini-batch after next
+            # as it goes (those of the next one are then in L2 already; on
+            # W1 this ran about 2% faster than fetching the next one's)
+            m_next = max(0, min(batch_size, n - start - m - batch_size))
             for s in range(m_next):
-                x_next[s] = rows.x[order[start + m + s]]
+                x_next[s] = rows.x[order[start + m + batch_size + s]]
             view.x_next_count = m_next
         else:
             gather_rows(a0, rows.x, order + start, rows.x_single, m, n_in)
