@@ -528,7 +528,9 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
         r1 = (m * (t + 1)) // T
         gather_rows(y + r0 * n_out, rows.y, order + start + r0, rows.y_single,
                     r1 - r0, n_out)
-        if view.x_next_count == 0:
+        if view.x_next_count == 0 or start == 0:
+            # (the first mini-batch's BP4 fetches the third's inputs: the
+            # second's are fetched at its barriers, as without the kernels)
             _fetch_next(&net.ahead[t], rows, order, start, m, n, batch_size, n_in)
         if L == 2:
             _wait(&view, t)

@@ -489,16 +489,6 @@ def test_small_products_give_the_same_bits_in_blocks_of_rows(mnk):
 
 
 @needs_small_gemm
-def test_small_bp4_step_fetching_the_next_rows_computes_the_same():
-    X, rows, W, D = small_problem(10, 16, 784, 3)
-    plain, fetching = W.copy(), W.copy()
-    _engine._small_gemm_tn(-0.3, D, X, rows, 1.0, plain)
-    nxt = np.setdiff1d(np.arange(X.shape[0]), rows)[:10].astype(np.intp)
-    _engine._small_gemm_tn(-0.3, D, X, rows, 1.0, fetching, nxt)
-    assert_array_equal(fetching, plain)
-
-
-@needs_small_gemm
 def test_small_products_refuse_arrays_that_do_not_fit():
     X, rows, W, D = small_problem(4, 3, 9, 4)
     with pytest.raises(ValueError):
