@@ -1121,7 +1121,7 @@ def overlapping_pair(list arrays):
 # batch of 32 15% more, and batches of 1, 2 or 4 up to 40% more (a
 # sample's row is then read for too few of W's rows).  Elsewhere BLAS
 # stays; in float32 too, where a version of these kernels made W1's epoch
-# 7% slower than SciPy's sgemm.
+# 8-10% slower than SciPy's sgemm.
 SMALL_BATCH_MIN = 8
 SMALL_BATCH_MAX = 32
 SMALL_WIDTH_MAX = 48
@@ -1135,7 +1135,6 @@ def small_products(sizes, Py_ssize_t batch_size, dtype):
     return (SMALL_GEMM and np.dtype(dtype) == np.float64 and len(sizes) >= 2
             and SMALL_BATCH_MIN <= batch_size <= SMALL_BATCH_MAX
             and sizes[1] <= SMALL_WIDTH_MAX)
-
 
 
 cdef const double **_row_table(const double[:, ::1] X, const Py_ssize_t[::1] rows,
