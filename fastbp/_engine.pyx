@@ -39,8 +39,9 @@ of D^{l+1}).  A layer of one block hands BP2 below it to its owner, which
 needs no barrier for it, and consecutive mini-batches use alternate sets of
 activations, so none is needed between them either: W1 ([784, 30, 10]) has
 two barriers a mini-batch.  Each thread gathers its own copy of the
-mini-batch's inputs.  BLAS itself runs single-threaded meanwhile (the Python
-layer arranges it).
+mini-batch's inputs, or, where the first layer's products are the small
+kernels, reads them where they lie.  BLAS itself runs single-threaded
+meanwhile (the Python layer arranges it).
 
 Nothing here checks its arguments beyond what memory safety needs: the
 Python layer (fastbp/_training.py) validates everything first.
