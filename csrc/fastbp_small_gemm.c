@@ -3,7 +3,6 @@
  * run-time check that the processor has it.
  */
 #include <math.h>
-#include <string.h>
 
 #include "fastbp_small_gemm.h"
 

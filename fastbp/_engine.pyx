@@ -1171,23 +1171,17 @@ def _small_gemm_nt(const double[:, ::1] X, const Py_ssize_t[::1] rows,
 
 
 def _small_gemm_tn(double alpha, const double[:, ::1] D, const double[:, ::1] X,
-                   const Py_ssize_t[::1] rows, double beta, double[:, ::1] W,
-                   const Py_ssize_t[::1] next_rows=None):
+                   const Py_ssize_t[::1] rows, double beta, double[:, ::1] W):
     """Test twin of fbp_small_gemm_tn: W <- beta W + alpha D^T X[rows] in
-    place, fetching the rows X[next_rows] meanwhile."""
+    place (fetching no later rows: a prefetch changes no result)."""
     keep = []
     cdef const double **A = _row_table(X, rows, keep)
-    cdef const double **nxt = NULL
-    cdef Py_ssize_t m_next = 0
-    if next_rows is not None and next_rows.shape[0]:
-        nxt = _row_table(X, next_rows, keep)
-        m_next = next_rows.shape[0]
     if (not SMALL_GEMM or D.shape[0] != rows.shape[0] or D.shape[1] != W.shape[0]
             or W.shape[0] == 0 or W.shape[1] != X.shape[1]):
         raise ValueError("fbp_small_gemm_tn does not take these arrays on this machine")
     with nogil:
         fbp_small_gemm_tn(D.shape[0], W.shape[0], W.shape[1], alpha, &D[0, 0], D.shape[1],
-                          A, beta, &W[0, 0], W.shape[1], nxt, m_next)
+                          A, beta, &W[0, 0], W.shape[1], NULL, 0)
 
 
 cdef class _Buffers:
