@@ -496,6 +496,11 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
     if net.x_rows != NULL:
         x_rows = net.x_rows + t * net.x_rows_ld
         x_next = net.x_next + t * net.x_rows_ld
+        if rows.x_single:
+            # float32 inputs are converted into this thread's copy: the
+            # small kernels read its rows, which stay where they are
+            for s in range(min(batch_size, n)):
+                x_rows[s] = a0 + s * n_in
     cdef floating *y
     cdef Layers view = net[0]      # this thread's: the current set of buffers
     while start < n:
@@ -508,8 +513,7 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
         # products read every row, and reading a row from the data set costs
         # less than reading it from another core's cache), after its last use
         # of the previous one; or, for the small kernels, points at them
-        # where they lie (converted into its copy if they are float32).  The
-        # targets are gathered in shares.
+        # where they lie (float64 ones).  The targets are gathered in shares.
         if x_rows != NULL and not rows.x_single:
             for s in range(m):
                 x_rows[s] = rows.x[order[start + s]]
@@ -522,9 +526,6 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
             view.x_next_count = m_next
         else:
             gather_rows(a0, rows.x, order + start, rows.x_single, m, n_in)
-            if x_rows != NULL:
-                for s in range(m):
-                    x_rows[s] = a0 + s * n_in
         r0 = (m * t) // T
         r1 = (m * (t + 1)) // T
         gather_rows(y + r0 * n_out, rows.y, order + start + r0, rows.y_single,
