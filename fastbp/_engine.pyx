@@ -1116,12 +1116,14 @@ def overlapping_pair(list arrays):
 # first layer and mini-batches of 8 to 32 samples, on processors with
 # AVX-512: there a mini-batch's copy costs a good part of what its products
 # do.  Measured on 2 cores, alternating epochs of the two in one process
-# ([784, h, 10], Fashion-MNIST): W1 (h = 30, batch 10, 50,000 samples) took
-# 3-7% less time an epoch than with SciPy's dgemm (7-9% on one thread);
-# on 10,000 samples, h = 10 and 30 with batches of 10 and 32 took 12-35%
-# less, h = 48 with batches of 8 to 32 as long or less, but h = 64 with a
-# batch of 32 15% more, and batches of 1, 2 or 4 up to 40% more (a
-# sample's row is then read for too few of W's rows).  Elsewhere BLAS
+# ([784, h, 10], Fashion-MNIST): on W1 (h = 30, batch 10, 50,000 samples)
+# SciPy's dgemm took 1.07-1.19 times the kernels' median epoch (1.12-1.14
+# on one thread).  On 10,000 samples (the kernels' first build, fetching
+# only the next mini-batch), the kernels took 12-35% less time with h = 10
+# and 30 and batches of 10 and 32, as long or less with h = 48 and batches
+# of 8 to 32, but 15% more with h = 64 and a batch of 32, and up to 40%
+# more with batches of 1, 2 or 4 (a sample's row is then read for too few
+# of W's rows).  Elsewhere BLAS
 # stays; in float32 too, where a version of these kernels made W1's epoch
 # 8-10% slower than SciPy's sgemm.
 SMALL_BATCH_MIN = 8
