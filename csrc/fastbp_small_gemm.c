@@ -19,7 +19,6 @@
 
 #define TARGET __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
-#define NL 8                    /* doubles in a vector */
 
 /* Feedforward tiles: NT_S samples by NT_R neurons, 20 sums in AVX-512's 32
  * vector registers, 9 loads for 20 multiply-adds. */
@@ -28,144 +27,6 @@
 /* BP4 tiles: TN_R rows of W by TN_C vectors of columns. */
 #define TN_R 2
 #define TN_C 2
-
-typedef __m512d vec;
-
-/* The lanes of v added in a fixed order: halves, then quarters, then pairs. */
-INLINE double hsum(vec v)
-{
-    double t[NL];
-    int w, q;
-    _mm512_storeu_pd(t, v);
-    for (w = NL / 2; w >= 1; w /= 2)
-        for (q = 0; q < w; q++)
-            t[q] = t[q] + t[q + w];
-    return t[0];
-}
-
-/* Feedforward tile: Z[s, r] = sum_j A[s][j] W[r, j] for s < ns, r < nr
- * (ns <= NT_S, nr <= NT_R, constants where inlined).  Lane q of a sum adds
- * the products of j = q, q + NL, q + 2 NL, ... in order with fused
- * multiply-adds; the lanes are added by hsum, then the last k % NL products
- * one by one (fused).  So every Z[s, r] is rounded the same way, whatever
- * tile holds it. */
-INLINE void nt_tile(const int ns, const int nr, ptrdiff_t k, const double *const *A,
-                    const double *W, ptrdiff_t ldw, double *Z, ptrdiff_t ldz)
-{
-    vec acc[NT_S][NT_R], a[NT_S], w[NT_R];
-    ptrdiff_t j, jj;
-    int s, r;
-#pragma GCC unroll 8
-    for (s = 0; s < ns; s++)
-#pragma GCC unroll 8
-        for (r = 0; r < nr; r++)
-            acc[s][r] = _mm512_setzero_pd();
-    for (j = 0; j + NL <= k; j += NL) {
-#pragma GCC unroll 8
-        for (s = 0; s < ns; s++)
-            a[s] = _mm512_loadu_pd(A[s] + j);
-#pragma GCC unroll 8
-        for (r = 0; r < nr; r++)
-            w[r] = _mm512_loadu_pd(W + r * ldw + j);
-#pragma GCC unroll 8
-        for (s = 0; s < ns; s++)
-#pragma GCC unroll 8
-            for (r = 0; r < nr; r++)
-                acc[s][r] = _mm512_fmadd_pd(a[s], w[r], acc[s][r]);
-    }
-#pragma GCC unroll 8
-    for (s = 0; s < ns; s++)
-#pragma GCC unroll 8
-        for (r = 0; r < nr; r++) {
-            double z = hsum(acc[s][r]);
-            for (jj = j; jj < k; jj++)
-                z = fma(A[s][jj], W[r * ldw + jj], z);
-            Z[s * ldz + r] = z;
-        }
-}
-
-#define NT_CASE(ns, nr) \
-    case (ns) * 8 + (nr): nt_tile(ns, nr, k, A + s, W + r * ldw, ldw, Z + s * ldz + r, ldz); break;
-#define NT_ROWS(ns) NT_CASE(ns, 1) NT_CASE(ns, 2) NT_CASE(ns, 3) NT_CASE(ns, 4)
-
-static TARGET void nt(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *const *A,
-                      const double *W, ptrdiff_t ldw, double *Z, ptrdiff_t ldz)
-{
-    ptrdiff_t s, r;
-    for (s = 0; s < m; s += NT_S) {
-        int ns = (int)(m - s < NT_S ? m - s : NT_S);
-        for (r = 0; r < n; r += NT_R) {
-            int nr = (int)(n - r < NT_R ? n - r : NT_R);
-            switch (ns * 8 + nr) {
-            NT_ROWS(1) NT_ROWS(2) NT_ROWS(3) NT_ROWS(4) NT_ROWS(5)
-            }
-        }
-    }
-}
-
-/* BP4 tile: W[r, j] <- beta W[r, j] + alpha sum_s D[s, r] A[s][j] for r < nr
- * (<= TN_R, a constant where inlined) and the nc vectors of columns from j0
- * (nc <= TN_C).  The sum runs over s in order, its first product rounded and
- * the others fused; then W <- fma(sum, alpha, beta W), beta W not computed
- * when beta is 1. */
-INLINE void tn_tile(const int nr, const int nc, ptrdiff_t m, double alpha,
-                    const double *D, ptrdiff_t ldd, const double *const *A, ptrdiff_t j0,
-                    double beta, double *W, ptrdiff_t ldw)
-{
-    vec acc[TN_R][TN_C], a[TN_C];
-    ptrdiff_t s;
-    int r, c;
-#pragma GCC unroll 8
-    for (c = 0; c < nc; c++)
-        a[c] = _mm512_loadu_pd(A[0] + j0 + c * NL);
-#pragma GCC unroll 8
-    for (r = 0; r < nr; r++)
-#pragma GCC unroll 8
-        for (c = 0; c < nc; c++)
-            acc[r][c] = _mm512_mul_pd(a[c], _mm512_set1_pd(D[r]));
-    for (s = 1; s < m; s++) {
-#pragma GCC unroll 8
-        for (c = 0; c < nc; c++)
-            a[c] = _mm512_loadu_pd(A[s] + j0 + c * NL);
-#pragma GCC unroll 8
-        for (r = 0; r < nr; r++) {
-            vec d = _mm512_set1_pd(D[s * ldd + r]);
-#pragma GCC unroll 8
-            for (c = 0; c < nc; c++)
-                acc[r][c] = _mm512_fmadd_pd(a[c], d, acc[r][c]);
-        }
-    }
-#pragma GCC unroll 8
-    for (r = 0; r < nr; r++)
-#pragma GCC unroll 8
-        for (c = 0; c < nc; c++) {
-            double *p = W + r * ldw + j0 + c * NL;
-            vec w = _mm512_loadu_pd(p);
-            if (beta != 1)
-                w = _mm512_mul_pd(w, _mm512_set1_pd(beta));
-            _mm512_storeu_pd(p, _mm512_fmadd_pd(acc[r][c], _mm512_set1_pd(alpha), w));
-        }
-}
-
-/* The same for the single column j, in scalar arithmetic with the same
- * roundings. */
-INLINE void tn_column(ptrdiff_t n, ptrdiff_t m, double alpha, const double *D,
-                      ptrdiff_t ldd, const double *const *A, ptrdiff_t j,
-                      double beta, double *W, ptrdiff_t ldw)
-{
-    ptrdiff_t r, s;
-    for (r = 0; r < n; r++) {
-        double sum = A[0][j] * D[r], w = W[r * ldw + j];
-        for (s = 1; s < m; s++)
-            sum = fma(A[s][j], D[s * ldd + r], sum);
-        if (beta != 1)
-            w = w * beta;
-        W[r * ldw + j] = fma(sum, alpha, w);
-    }
-}
-
-#define TN_CASE(nr, nc) \
-    case (nr) * 8 + (nc): tn_tile(nr, nc, m, alpha, D + r, ldd, A, j, beta, W + r * ldw, ldw); break;
 
 /* The step between the row tiles visited one after the other in a block
  * of columns: tile q * step (mod the number of tiles), for q = 0, 1, ...
@@ -188,7 +49,7 @@ static ptrdiff_t tile_step(ptrdiff_t ntiles)
 
 /* Bring lines [first, last) of each of the m rows `next` into L2: a later
  * mini-batch's inputs, fetched while BP4 computes. */
-static inline void prefetch_lines(const double *const *next, ptrdiff_t m,
+static inline void prefetch_lines(const void *const *next, ptrdiff_t m,
                                   ptrdiff_t first, ptrdiff_t last)
 {
     ptrdiff_t s, line;
@@ -197,32 +58,55 @@ static inline void prefetch_lines(const double *const *next, ptrdiff_t m,
             __builtin_prefetch((const char *)next[s] + 64 * line, 0, 2);
 }
 
-static TARGET void tn(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, double alpha,
-                      const double *D, ptrdiff_t ldd, const double *const *A,
-                      double beta, double *W, ptrdiff_t ldw,
-                      const double *const *next, ptrdiff_t m_next)
-{
-    ptrdiff_t j, q, r, kv = k - k % NL;
-    ptrdiff_t ntiles = (n + TN_R - 1) / TN_R, step = tile_step(ntiles);
-    ptrdiff_t blocks = (kv + TN_C * NL - 1) / (TN_C * NL), b = 0;
-    ptrdiff_t row_lines = (k * (ptrdiff_t)sizeof(double) + 63) / 64;
-    if (blocks == 0)
-        prefetch_lines(next, m_next, 0, row_lines);
-    for (j = 0; j < kv; j += TN_C * NL, b++) {
-        int nc = (int)((kv - j) / NL < TN_C ? (kv - j) / NL : TN_C);
-        /* this block's share of the next inputs: about k / blocks values a row */
-        prefetch_lines(next, m_next, row_lines * b / blocks, row_lines * (b + 1) / blocks);
-        for (q = 0; q < ntiles; q++) {
-            r = (q * step) % ntiles * TN_R;
-            int nr = (int)(n - r < TN_R ? n - r : TN_R);
-            switch (nr * 8 + nc) {
-            TN_CASE(1, 1) TN_CASE(1, 2) TN_CASE(2, 1) TN_CASE(2, 2)
-            }
-        }
-    }
-    for (j = kv; j < k; j++)
-        tn_column(n, m, alpha, D, ldd, A, j, beta, W, ldw);
-}
+/* double: 8 in a vector */
+#define REAL double
+#define S _d
+#define VEC __m512d
+#define NL 8
+#define SCALAR_FMA fma
+#define V_LOADU _mm512_loadu_pd
+#define V_STOREU _mm512_storeu_pd
+#define V_SET1 _mm512_set1_pd
+#define V_ZERO _mm512_setzero_pd
+#define V_MUL _mm512_mul_pd
+#define V_FMADD _mm512_fmadd_pd
+#include "fastbp_small_gemm_impl.h"
+#undef REAL
+#undef S
+#undef VEC
+#undef NL
+#undef SCALAR_FMA
+#undef V_LOADU
+#undef V_STOREU
+#undef V_SET1
+#undef V_ZERO
+#undef V_MUL
+#undef V_FMADD
+
+/* float: 16 in a vector */
+#define REAL float
+#define S _f
+#define VEC __m512
+#define NL 16
+#define SCALAR_FMA fmaf
+#define V_LOADU _mm512_loadu_ps
+#define V_STOREU _mm512_storeu_ps
+#define V_SET1 _mm512_set1_ps
+#define V_ZERO _mm512_setzero_ps
+#define V_MUL _mm512_mul_ps
+#define V_FMADD _mm512_fmadd_ps
+#include "fastbp_small_gemm_impl.h"
+#undef REAL
+#undef S
+#undef VEC
+#undef NL
+#undef SCALAR_FMA
+#undef V_LOADU
+#undef V_STOREU
+#undef V_SET1
+#undef V_ZERO
+#undef V_MUL
+#undef V_FMADD
 
 #endif /* FBP_HAVE_SMALL_GEMM */
 
@@ -237,26 +121,39 @@ int fbp_small_gemm_available(void)
 #endif
 }
 
-void fbp_small_gemm_nt(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                       const double *const *A, const double *W, ptrdiff_t ldw,
-                       double *Z, ptrdiff_t ldz)
-{
 #ifdef FBP_HAVE_SMALL_GEMM
-    nt(m, n, k, A, W, ldw, Z, ldz);
+#define FBP_SG_PUBLIC(REAL, S)                                                         \
+    void fbp_small_gemm_nt##S(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,                    \
+                              const REAL *const *A, const REAL *W, ptrdiff_t ldw,       \
+                              REAL *Z, ptrdiff_t ldz)                                   \
+    {                                                                                   \
+        nt##S(m, n, k, A, W, ldw, Z, ldz);                                              \
+    }                                                                                   \
+    void fbp_small_gemm_tn##S(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,        \
+                              const REAL *D, ptrdiff_t ldd, const REAL *const *A,       \
+                              REAL beta, REAL *W, ptrdiff_t ldw,                        \
+                              const REAL *const *next, ptrdiff_t m_next)                \
+    {                                                                                   \
+        tn##S(m, n, k, alpha, D, ldd, A, beta, W, ldw, next, m_next);                   \
+    }
 #else
-    (void)m; (void)n; (void)k; (void)A; (void)W; (void)ldw; (void)Z; (void)ldz;
+/* Never called where fbp_small_gemm_available() is 0. */
+#define FBP_SG_PUBLIC(REAL, S)                                                         \
+    void fbp_small_gemm_nt##S(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,                    \
+                              const REAL *const *A, const REAL *W, ptrdiff_t ldw,       \
+                              REAL *Z, ptrdiff_t ldz)                                   \
+    {                                                                                   \
+        (void)m; (void)n; (void)k; (void)A; (void)W; (void)ldw; (void)Z; (void)ldz;     \
+    }                                                                                   \
+    void fbp_small_gemm_tn##S(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,        \
+                              const REAL *D, ptrdiff_t ldd, const REAL *const *A,       \
+                              REAL beta, REAL *W, ptrdiff_t ldw,                        \
+                              const REAL *const *next, ptrdiff_t m_next)                \
+    {                                                                                   \
+        (void)m; (void)n; (void)k; (void)alpha; (void)D; (void)ldd; (void)A;            \
+        (void)beta; (void)W; (void)ldw; (void)next; (void)m_next;                       \
+    }
 #endif
-}
 
-void fbp_small_gemm_tn(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, double alpha,
-                       const double *D, ptrdiff_t ldd, const double *const *A,
-                       double beta, double *W, ptrdiff_t ldw,
-                       const double *const *next, ptrdiff_t m_next)
-{
-#ifdef FBP_HAVE_SMALL_GEMM
-    tn(m, n, k, alpha, D, ldd, A, beta, W, ldw, next, m_next);
-#else
-    (void)m; (void)n; (void)k; (void)alpha; (void)D; (void)ldd; (void)A; (void)beta;
-    (void)W; (void)ldw; (void)next; (void)m_next;
-#endif
-}
+FBP_SG_PUBLIC(double, _d)
+FBP_SG_PUBLIC(float, _f)

@@ -34,18 +34,25 @@
 int fbp_small_gemm_available(void);
 
 /* Z (m x n, ldz) <- A W^T, with row s of A (k values) at A[s] and W n x k
- * (ldw); m, n, k >= 1. */
-void fbp_small_gemm_nt(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                       const double *const *A, const double *W, ptrdiff_t ldw,
-                       double *Z, ptrdiff_t ldz);
+ * (ldw); m, n, k >= 1.  _d for double, _f for float. */
+void fbp_small_gemm_nt_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                         const double *const *A, const double *W, ptrdiff_t ldw,
+                         double *Z, ptrdiff_t ldz);
+void fbp_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                         const float *const *A, const float *W, ptrdiff_t ldw,
+                         float *Z, ptrdiff_t ldz);
 
 /* W (n x k, ldw) <- beta W + alpha D^T A, with D m x n (ldd) and row s of
  * A (k values) at A[s]; m, n, k >= 1.  Meanwhile the m_next rows next[s]
  * (k values each; m_next may be 0) are fetched into the L2 cache: the
  * inputs of a later mini-batch. */
-void fbp_small_gemm_tn(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, double alpha,
-                       const double *D, ptrdiff_t ldd, const double *const *A,
-                       double beta, double *W, ptrdiff_t ldw,
-                       const double *const *next, ptrdiff_t m_next);
+void fbp_small_gemm_tn_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, double alpha,
+                         const double *D, ptrdiff_t ldd, const double *const *A,
+                         double beta, double *W, ptrdiff_t ldw,
+                         const double *const *next, ptrdiff_t m_next);
+void fbp_small_gemm_tn_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+                         const float *D, ptrdiff_t ldd, const float *const *A,
+                         float beta, float *W, ptrdiff_t ldw,
+                         const float *const *next, ptrdiff_t m_next);
 
 #endif /* FASTBP_SMALL_GEMM_H */

@@ -11,8 +11,8 @@ Mini-batch form of the four equations of backpropagation, one sample per row
     dC/dW^l = (D^l)^T A^{l-1}                                    BP4
 
 The matrix products are BLAS gemm calls (fastbp/_blas.pxd), but for the
-first layer's feedforward and BP4 products in the epoch loop of narrow
-float64 networks, which are C kernels reading the samples in place
+first layer's feedforward and BP4 products in the epoch loop of networks
+with a narrow first layer, which are C kernels reading the samples in place
 (csrc/fastbp_small_gemm.c; see small_products); the element-wise work is C
 (csrc/fastbp_kernels.c).  The SGD step is folded into the BP4 product:
 W^l <- decay W^l - (eta/m) (D^l)^T A^{l-1}, with beta = decay, so the
@@ -71,8 +71,8 @@ from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         fbp_unary_loop, fbp_book_sigmoid, fbp_book_output_error,
                         fbp_book_times_derivative, fbp_book_weight_step,
                         fbp_book_bias_step, fbp_book_gemv_usable, fbp_book_gemv_wide,
-                        fbp_book_gemv, fbp_small_gemm_available, fbp_small_gemm_nt,
-                        fbp_small_gemm_tn)
+                        fbp_book_gemv, fbp_small_gemm_available, small_gemm_nt,
+                        small_gemm_tn)
 
 import os
 import warnings
@@ -296,10 +296,9 @@ cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
             lo = _bound(net, l, k)
             hi = _bound(net, l, k + 1)
             # Z^l[:, own] = A^{l-1} (W^l[own, :])^T
-            if floating is double and l == 1 and net.x_rows != NULL:
-                fbp_small_gemm_nt(m, hi - lo, n_in,
-                                  <const double **> (net.x_rows + t * net.x_rows_ld),
-                                  <double *> net.W[l] + lo * n_in, n_in, a_out + lo, ld_out)
+            if l == 1 and net.x_rows != NULL:
+                small_gemm_nt(m, hi - lo, n_in, net.x_rows + t * net.x_rows_ld,
+                              <floating *> net.W[l] + lo * n_in, n_in, a_out + lo, ld_out)
             else:
                 gemm_rowmajor(NoTrans, Trans, <int> m, <int> (hi - lo), n_in,
                               <floating> 1, a_in, ld_in,
@@ -451,12 +450,12 @@ cdef void _update(Layers *net, const floating *a0, floating eta, floating decay,
             lo = _bound(net, l, k)
             hi = _bound(net, l, k + 1)
             # W^l[own] <- decay W^l[own] - (eta/m) (D^l[:, own])^T A^{l-1}  (BP4)
-            if floating is double and l == 1 and net.x_rows != NULL:
-                fbp_small_gemm_tn(m, hi - lo, n_in, alpha, <double *> net.D[l] + lo, ld_out,
-                                  <const double **> (net.x_rows + t * net.x_rows_ld),
-                                  decay, <double *> net.W[l] + lo * n_in, n_in,
-                                  <const double **> (net.x_next + t * net.x_rows_ld),
-                                  net.x_next_count if k == _first_block(net, t, l) else 0)
+            if l == 1 and net.x_rows != NULL:
+                small_gemm_tn(m, hi - lo, n_in, alpha, <floating *> net.D[l] + lo, ld_out,
+                              net.x_rows + t * net.x_rows_ld,
+                              decay, <floating *> net.W[l] + lo * n_in, n_in,
+                              net.x_next + t * net.x_rows_ld,
+                              net.x_next_count if k == _first_block(net, t, l) else 0)
             else:
                 gemm_rowmajor(Trans, NoTrans, <int> (hi - lo), n_in, <int> m,
                               alpha, <floating *> net.D[l] + lo, ld_out,
@@ -493,12 +492,18 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
     cdef floating *a0 = <floating *> net.inputs[t]
     cdef const void **x_rows = NULL
     cdef const void **x_next = NULL
+    # the inputs are read in place where they are of the network's dtype
+    cdef bint x_in_place
+    if floating is float:
+        x_in_place = rows.x_single
+    else:
+        x_in_place = not rows.x_single
     if net.x_rows != NULL:
         x_rows = net.x_rows + t * net.x_rows_ld
         x_next = net.x_next + t * net.x_rows_ld
-        if rows.x_single:
-            # float32 inputs are converted into this thread's copy: the
-            # small kernels read its rows, which stay where they are
+        if not x_in_place:
+            # inputs of the other dtype are converted into this thread's
+            # copy: the small kernels read its rows, which stay where they are
             for s in range(min(batch_size, n)):
                 x_rows[s] = a0 + s * n_in
     cdef floating *y
@@ -513,8 +518,9 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
         # products read every row, and reading a row from the data set costs
         # less than reading it from another core's cache), after its last use
         # of the previous one; or, for the small kernels, points at them
-        # where they lie (float64 ones).  The targets are gathered in shares.
-        if x_rows != NULL and not rows.x_single:
+        # where they lie (those of its dtype).  The targets are gathered in
+        # shares.
+        if x_rows != NULL and x_in_place:
             for s in range(m):
                 x_rows[s] = rows.x[order[start + s]]
             # BP4's kernel fetches the inputs of the mini-batch after next
@@ -1112,37 +1118,37 @@ def overlapping_pair(list arrays):
 
 # In the epoch loop, the first layer's two products (feedforward and BP4)
 # are the small kernels of csrc/fastbp_small_gemm.c, which read each
-# mini-batch's inputs where they lie, for float64 networks with a narrow
-# first layer and mini-batches of 8 to 32 samples, on processors with
-# AVX-512: there a mini-batch's copy costs a good part of what its products
-# do.  Measured on 2 cores, alternating epochs of the two in one process
-# ([784, h, 10], Fashion-MNIST): on W1 (h = 30, batch 10, 50,000 samples)
-# SciPy's dgemm took 1.07-1.19 times the kernels' median epoch (1.12-1.14
-# on one thread).  On 10,000 samples (the kernels' first build, fetching
-# only the next mini-batch), the kernels took 12-35% less time with h = 10
-# and 30 and batches of 10 and 32, as long or less with h = 48 and batches
-# of 8 to 32, but 15% more with h = 64 and a batch of 32, and up to 40%
-# more with batches of 1, 2 or 4 (a sample's row is then read for too few
-# of W's rows).  Elsewhere BLAS
-# stays; in float32 too, where a version of these kernels made W1's epoch
-# 8-10% slower than SciPy's sgemm.
+# mini-batch's inputs where they lie, for networks with a narrow first
+# layer and mini-batches of 8 to 32 samples, on processors with AVX-512:
+# there a mini-batch's copy, and BLAS's packing of its operands, cost a good
+# part of what its products do.  Measured on 2 cores, alternating epochs of
+# the two in one process ([784, h, 10], Fashion-MNIST): on W1 (h = 30,
+# batch 10, 50,000 samples) SciPy's dgemm took 1.07-1.19 times the kernels'
+# median epoch (1.12-1.14 on one thread), and in float32 SciPy's sgemm 2.1
+# times (2.6 on one thread: its packing copies took about as long as its
+# products).  On 10,000 samples, with batches of 10 and 32, dgemm took
+# 1.07-1.58 times the kernels' epoch up to h = 128 but 0.93 at h = 192;
+# sgemm 1.16-2.4 times up to h = 512.  In float64, batches of 1, 2 or 4
+# took up to 40% longer with the kernels' first build (a sample's row is
+# then read for too few of W's rows).  The widths below keep a margin from
+# where BLAS won.
 SMALL_BATCH_MIN = 8
 SMALL_BATCH_MAX = 32
-SMALL_WIDTH_MAX = 48
+SMALL_WIDTH_MAX = {"float64": 96, "float32": 384}
 SMALL_GEMM = bool(fbp_small_gemm_available())
 
 
 def small_products(sizes, Py_ssize_t batch_size, dtype):
     """Whether the epoch loop computes layer 1's products with the small
     kernels (reading the inputs in place) for this network, batch size and
-    dtype."""
-    return (SMALL_GEMM and np.dtype(dtype) == np.float64 and len(sizes) >= 2
+    dtype (float32 or float64)."""
+    return (SMALL_GEMM and len(sizes) >= 2
             and SMALL_BATCH_MIN <= batch_size <= SMALL_BATCH_MAX
-            and sizes[1] <= SMALL_WIDTH_MAX)
+            and sizes[1] <= SMALL_WIDTH_MAX[np.dtype(dtype).name])
 
 
-cdef const double **_row_table(const double[:, ::1] X, const Py_ssize_t[::1] rows,
-                               object keep) except NULL:
+cdef const void **_row_table(const floating[:, ::1] X, const Py_ssize_t[::1] rows,
+                             object keep) except NULL:
     """Pointers to the rows X[rows[0]], X[rows[1]], ... (in an array kept in
     the list keep), for the test twins of the small kernels."""
     cdef Py_ssize_t s
@@ -1155,36 +1161,39 @@ cdef const double **_row_table(const double[:, ::1] X, const Py_ssize_t[::1] row
         if not 0 <= rows[s] < X.shape[0]:
             raise IndexError(f"row {rows[s]} of {X.shape[0]}")
         t[s] = <size_t> &X[rows[s], 0]
-    return <const double **> &t[0]
+    return <const void **> &t[0]
 
 
-def _small_gemm_nt(const double[:, ::1] X, const Py_ssize_t[::1] rows,
-                   const double[:, ::1] W):
-    """Test twin of fbp_small_gemm_nt: X[rows] W^T, the rows read in place."""
+def _small_gemm_nt(const floating[:, ::1] X, const Py_ssize_t[::1] rows,
+                   const floating[:, ::1] W):
+    """Test twin of the small kernel Z = A W^T: X[rows] W^T, the rows read
+    in place (X and W both float32 or both float64)."""
     keep = []
-    cdef const double **A = _row_table(X, rows, keep)
+    cdef const void **A = _row_table(X, rows, keep)
     if not SMALL_GEMM or W.shape[0] == 0 or W.shape[1] != X.shape[1]:
-        raise ValueError("fbp_small_gemm_nt does not take these arrays on this machine")
-    Z = np.empty((rows.shape[0], W.shape[0]))
-    cdef double[:, ::1] out = Z
+        raise ValueError("the small kernel Z = A W^T does not take these arrays on this machine")
+    Z = np.empty((rows.shape[0], W.shape[0]),
+                 dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] out = Z
     with nogil:
-        fbp_small_gemm_nt(out.shape[0], out.shape[1], W.shape[1], A, &W[0, 0], W.shape[1],
-                          &out[0, 0], out.shape[1])
+        small_gemm_nt(out.shape[0], out.shape[1], W.shape[1], A, &W[0, 0], W.shape[1],
+                      &out[0, 0], out.shape[1])
     return Z
 
 
-def _small_gemm_tn(double alpha, const double[:, ::1] D, const double[:, ::1] X,
-                   const Py_ssize_t[::1] rows, double beta, double[:, ::1] W):
-    """Test twin of fbp_small_gemm_tn: W <- beta W + alpha D^T X[rows] in
-    place (fetching no later rows: a prefetch changes no result)."""
+def _small_gemm_tn(double alpha, const floating[:, ::1] D, const floating[:, ::1] X,
+                   const Py_ssize_t[::1] rows, double beta, floating[:, ::1] W):
+    """Test twin of the small kernel W <- beta W + alpha D^T A: with X[rows]
+    as A, in place (fetching no later rows: a prefetch changes no result)."""
     keep = []
-    cdef const double **A = _row_table(X, rows, keep)
+    cdef const void **A = _row_table(X, rows, keep)
     if (not SMALL_GEMM or D.shape[0] != rows.shape[0] or D.shape[1] != W.shape[0]
             or W.shape[0] == 0 or W.shape[1] != X.shape[1]):
-        raise ValueError("fbp_small_gemm_tn does not take these arrays on this machine")
+        raise ValueError("the small kernel W <- beta W + alpha D^T A does not take these "
+                         "arrays on this machine")
     with nogil:
-        fbp_small_gemm_tn(D.shape[0], W.shape[0], W.shape[1], alpha, &D[0, 0], D.shape[1],
-                          A, beta, &W[0, 0], W.shape[1], NULL, 0)
+        small_gemm_tn(D.shape[0], W.shape[0], W.shape[1], <floating> alpha, &D[0, 0],
+                      D.shape[1], A, <floating> beta, &W[0, 0], W.shape[1], NULL, 0)
 
 
 cdef class _Buffers:

@@ -387,25 +387,34 @@ def test_fit_calls_back_after_every_epoch():
 
 
 # ---------------------------------------------------------------------------
-# The first layer's products by the small kernels (float64, AVX-512), which
-# read each mini-batch's inputs where they lie in the data set.
+# The first layer's products by the small kernels (AVX-512), which read
+# each mini-batch's inputs where they lie in the data set.
 
-def test_small_products_only_for_narrow_float64_first_layers_and_small_batches():
-    assert _engine.small_products([784, 30, 10], 10, np.float64) == _engine.SMALL_GEMM
-    assert not _engine.small_products([784, 30, 10], 10, np.float32)
-    assert _engine.small_products([784, 48, 10], 32, np.float64) == _engine.SMALL_GEMM
-    assert not _engine.small_products([784, 64, 10], 10, np.float64)
-    assert not _engine.small_products([784, 30, 10], 33, np.float64)
-    assert not _engine.small_products([784, 30, 10], 4, np.float64)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_small_products_only_for_narrow_first_layers_and_small_batches(dtype):
+    widest = _engine.SMALL_WIDTH_MAX[np.dtype(dtype).name]
+    assert _engine.small_products([784, 30, 10], 10, dtype) == _engine.SMALL_GEMM
+    assert _engine.small_products([784, widest, 10], 32, dtype) == _engine.SMALL_GEMM
+    assert _engine.small_products([784, 30, 10], 8, dtype) == _engine.SMALL_GEMM
+    assert not _engine.small_products([784, widest + 1, 10], 10, dtype)
+    assert not _engine.small_products([784, 30, 10], 33, dtype)
+    assert not _engine.small_products([784, 30, 10], 4, dtype)
+    assert not _engine.small_products([784], 10, dtype)
+
+
+# (network dtype, inputs dtype, tolerance against the float64 reference)
+SMALL_CASES = [(np.float64, np.float64, 1e-12), (np.float64, np.float32, 1e-12),
+               (np.float32, np.float32, 2e-5), (np.float32, np.float64, 2e-5)]
 
 
 @pytest.mark.skipif(not _engine.SMALL_GEMM, reason="the small kernels need AVX-512")
-@pytest.mark.parametrize("x_dtype", [np.float64, np.float32])
-def test_small_products_train_like_blas_the_reference_and_one_thread(blocks, x_dtype,
-                                                                     monkeypatch):
+@pytest.mark.parametrize("dtype,x_dtype,tol", SMALL_CASES)
+def test_small_products_train_like_blas_the_reference_and_one_thread(blocks, dtype, x_dtype,
+                                                                     tol, monkeypatch):
     """W1's shape, narrower: the layer of 30 is cut into blocks of 16 and 14
-    rows, 95 samples make a last mini-batch of 5.  float32 inputs are
-    converted into a thread's copy first; float64 ones are read in place."""
+    rows, 95 samples make a last mini-batch of 5.  Inputs of the network's
+    dtype are read in place; the others are converted into a thread's copy
+    first."""
     sizes, names = [40, 30, 10], ["sigmoid", "sigmoid"]
     rng = np.random.default_rng(21)
     X = rng.random((95, 40)).astype(x_dtype)
@@ -418,42 +427,44 @@ def test_small_products_train_like_blas_the_reference_and_one_thread(blocks, x_d
     data = _engine.matrix_samples(X, Y)
 
     def train(threads):
-        W, b = engine_parameters(weights, biases, np.float64)
+        W, b = engine_parameters(weights, biases, dtype)
         assert _engine.train_epoch(W, b, sizes, codes, COST["quadratic"], data, order, 10,
                                    3.0, 1.0, 0, -1.0, threads) == (_engine.OK, 10)
         return W + b
 
-    assert _engine.small_products(sizes, 10, np.float64)
+    assert _engine.small_products(sizes, 10, dtype)
     small = {threads: train(threads) for threads in (1, 2)}
     monkeypatch.setattr(_engine, "SMALL_GEMM", False)
-    assert not _engine.small_products(sizes, 10, np.float64)
+    assert not _engine.small_products(sizes, 10, dtype)
     blas = train(2)
-    ref_w, ref_b = ref.train(weights, biases, names, "quadratic", X.astype(np.float64), Y,
-                             [order], 10, 3.0)
+    ref_w, ref_b = ref.train(weights, biases, names, "quadratic",
+                             X.astype(dtype).astype(np.float64), Y, [order], 10, 3.0)
     for p1, p2, pb, pr in zip(small[1], small[2], blas, ref_w + ref_b):
+        assert p1.dtype == dtype
         np.testing.assert_array_equal(p2, p1)       # whatever the number of threads
-        assert_allclose(p1.ravel(), np.ravel(pr), rtol=0, atol=1e-12)
-        assert_allclose(p1, pb, rtol=0, atol=1e-12)
+        assert_allclose(p1.ravel(), np.ravel(pr), rtol=0, atol=tol)
+        assert_allclose(p1, pb, rtol=0, atol=tol)
     assert not np.array_equal(small[1][0], weights[0])
-    # The kernels sum in another order than dgemm: had the engine taken
+    # The kernels sum in another order than BLAS: had the engine taken
     # BLAS in both runs, the first layer's weights would be the same bits.
     assert not np.array_equal(small[1][0], blas[0])
 
 
-
-def test_an_epoch_cut_into_calls_trains_as_one_call():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_epoch_cut_into_calls_trains_as_one_call(dtype):
     """fit's thread probe runs an epoch's first mini-batches in calls of
     their own: how the small kernels or BLAS are chosen must not depend on
     a call's number of samples (here a last call of 5, below a batch)."""
     sizes, codes = [40, 30, 10], [0, ACT["sigmoid"], ACT["sigmoid"]]
     rng = np.random.default_rng(5)
-    data = _engine.matrix_samples(rng.random((60, 40)), rng.random((60, 10)))
+    data = _engine.matrix_samples(rng.random((60, 40)).astype(dtype),
+                                  rng.random((60, 10)).astype(dtype))
     weights = [rng.standard_normal((o, i)) for i, o in zip(sizes[:-1], sizes[1:])]
     biases = [rng.standard_normal(o) for o in sizes[1:]]
     order = rng.permutation(60)[:45].astype(np.intp)
     results = []
     for cuts in ([0, 45], [0, 20, 40, 45]):
-        W, b = engine_parameters(weights, biases, np.float64)
+        W, b = engine_parameters(weights, biases, dtype)
         for lo, hi in zip(cuts[:-1], cuts[1:]):
             status, done = _engine.train_epoch(W, b, sizes, codes, COST["quadratic"], data,
                                                order[lo:hi], 10, 2.0, 1.0, 0, -1.0, 1)

@@ -421,60 +421,75 @@ def test_gemm_refuses_mismatched_shapes():
 
 
 # ---------------------------------------------------------------------------
-# The first layer's small products (csrc/fastbp_small_gemm.c), float64 on
-# processors with AVX-512: the mini-batch's rows are read where they lie in
-# the data set, through a table of row pointers.
+# The first layer's small products (csrc/fastbp_small_gemm.c), float32 and
+# float64 on processors with AVX-512: the mini-batch's rows are read where
+# they lie in the data set, through a table of row pointers.
 
 needs_small_gemm = pytest.mark.skipif(not _engine.SMALL_GEMM,
                                       reason="the small kernels need AVX-512")
 
 # (m samples, n rows of W, k inputs): W1's blocks (16 and 14 rows of 784),
-# every remainder of the tiles (5 samples x 4 rows; 2 rows x 16 columns) and
-# of a vector (8 values), inputs shorter than a vector, the largest shapes
-# the engine gives them (32 samples, 64 rows).
+# every remainder of the tiles (5 samples x 4 rows; 2 rows x 2 vectors of
+# columns) and of a vector (8 doubles, 16 floats), inputs shorter than a
+# vector, the largest shapes the engine gives them (32 samples, 64 rows).
 SMALL_SHAPES = [(1, 1, 1), (10, 16, 784), (10, 14, 784), (3, 5, 13), (7, 9, 8),
-                (12, 33, 40), (5, 4, 17), (11, 30, 100), (2, 3, 5), (32, 64, 785)]
+                (12, 33, 40), (5, 4, 17), (11, 30, 100), (2, 3, 5), (32, 64, 785),
+                (6, 7, 48)]
+
+# Relative to the sum of the products' magnitudes: the kernels against the
+# same products in float64 arithmetic (NumPy's, on the same inputs).
+SMALL_RTOL = {np.float64: 1e-12, np.float32: 1e-5}
 
 
-def small_problem(m, n, k, seed):
+def small_problem(m, n, k, seed, dtype=np.float64):
     """Inputs X (more rows than the mini-batch), the mini-batch's rows of X
-    in shuffled order, W (n x k) and D (m x n)."""
+    in shuffled order, W (n x k) and D (m x n), in dtype."""
     rng = rng_for("small", m, n, k, seed)
     X = rng.standard_normal((3 * m + 5, k))
     X[rng.random(X.shape) < 0.4] = 0.0         # zeros, like pixels
     rows = rng.permutation(X.shape[0])[:m].astype(np.intp)
-    return X, rows, rng.standard_normal((n, k)), rng.standard_normal((m, n))
+    return (X.astype(dtype), rows, rng.standard_normal((n, k)).astype(dtype),
+            rng.standard_normal((m, n)).astype(dtype))
+
+
+def f64(a):
+    return np.asarray(a, dtype=np.float64)
 
 
 @needs_small_gemm
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mnk", SMALL_SHAPES)
-def test_small_feedforward_product(mnk):
+def test_small_feedforward_product(mnk, dtype):
     m, n, k = mnk
-    X, rows, W, _ = small_problem(m, n, k, 0)
+    X, rows, W, _ = small_problem(m, n, k, 0, dtype)
     Z = _engine._small_gemm_nt(X, rows, W)
-    scale = np.abs(X[rows]) @ np.abs(W).T
-    assert_allclose(Z, X[rows] @ W.T, rtol=1e-12, atol=1e-12 * scale.max())
+    assert Z.dtype == dtype
+    scale = np.abs(f64(X[rows])) @ np.abs(f64(W)).T
+    assert_allclose(Z, f64(X[rows]) @ f64(W).T, rtol=0, atol=SMALL_RTOL[dtype] * scale.max())
 
 
 @needs_small_gemm
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mnk", SMALL_SHAPES)
 @pytest.mark.parametrize("alpha,beta", [(-0.3, 1.0), (2.0, 0.999), (1.0, 0.0)])
-def test_small_bp4_step(mnk, alpha, beta):
+def test_small_bp4_step(mnk, alpha, beta, dtype):
     m, n, k = mnk
-    X, rows, W, D = small_problem(m, n, k, 1)
-    expected = beta * W + alpha * (D.T @ X[rows])
-    scale = np.abs(beta * W) + abs(alpha) * (np.abs(D).T @ np.abs(X[rows]))
+    X, rows, W, D = small_problem(m, n, k, 1, dtype)
+    expected = beta * f64(W) + alpha * (f64(D).T @ f64(X[rows]))
+    scale = np.abs(beta * f64(W)) + abs(alpha) * (np.abs(f64(D)).T @ np.abs(f64(X[rows])))
     _engine._small_gemm_tn(alpha, D, X, rows, beta, W)
-    assert_allclose(W, expected, rtol=1e-12, atol=1e-12 * scale.max())
+    assert W.dtype == dtype
+    assert_allclose(W, expected, rtol=0, atol=SMALL_RTOL[dtype] * scale.max())
 
 
 @needs_small_gemm
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mnk", [(10, 30, 784), (7, 13, 21), (32, 64, 100)])
-def test_small_products_give_the_same_bits_in_blocks_of_rows(mnk):
+def test_small_products_give_the_same_bits_in_blocks_of_rows(mnk, dtype):
     # The engine's threads each take a block of rows of W: every result
     # must be computed the same way wherever the block boundary falls.
     m, n, k = mnk
-    X, rows, W, D = small_problem(m, n, k, 2)
+    X, rows, W, D = small_problem(m, n, k, 2, dtype)
     whole = _engine._small_gemm_nt(X, rows, W)
     stepped = W.copy()
     _engine._small_gemm_tn(-0.7, D, X, rows, 1.0, stepped)
@@ -497,3 +512,5 @@ def test_small_products_refuse_arrays_that_do_not_fit():
         _engine._small_gemm_tn(1.0, D[:, :2], X, rows, 1.0, W)
     with pytest.raises(IndexError):
         _engine._small_gemm_nt(X, np.array([0, X.shape[0]], dtype=np.intp), W)
+    with pytest.raises((ValueError, TypeError)):     # one dtype for all arrays
+        _engine._small_gemm_nt(X.astype(np.float32), rows, W)
