@@ -153,6 +153,7 @@ INLINE void FBP_SG(tn_column)(ptrdiff_t n, ptrdiff_t m, REAL alpha, const REAL *
     case (nr) * 8 + (nc):                                                              \
         FBP_SG(tn_tile)(nr, nc, m, alpha, D + r, ldd, A, j, beta, W + r * ldw, ldw);   \
         break;
+#define TN_ROWS(nr) TN_CASE(nr, 1) TN_CASE(nr, 2) TN_CASE(nr, 3) TN_CASE(nr, 4)
 
 static TARGET void FBP_SG(tn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,
                               const REAL *D, ptrdiff_t ldd, const REAL *const *A,
@@ -174,7 +175,7 @@ static TARGET void FBP_SG(tn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,
             r = (q * step) % ntiles * TN_R;
             int nr = (int)(n - r < TN_R ? n - r : TN_R);
             switch (nr * 8 + nc) {
-            TN_CASE(1, 1) TN_CASE(1, 2) TN_CASE(2, 1) TN_CASE(2, 2)
+            TN_ROWS(1) TN_ROWS(2) TN_ROWS(3) TN_ROWS(4)
             }
         }
     }
@@ -182,6 +183,7 @@ static TARGET void FBP_SG(tn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,
         FBP_SG(tn_column)(n, m, alpha, D, ldd, A, j, beta, W, ldw);
 }
 
+#undef TN_ROWS
 #undef TN_CASE
 #undef FBP_SG
 #undef FBP_SG_CAT

@@ -429,12 +429,12 @@ needs_small_gemm = pytest.mark.skipif(not _engine.SMALL_GEMM,
                                       reason="the small kernels need AVX-512")
 
 # (m samples, n rows of W, k inputs): W1's blocks (16 and 14 rows of 784),
-# every remainder of the tiles (5 samples x 4 rows; 2 rows x 2 vectors of
+# every remainder of the tiles (5 samples x 4 rows; 4 rows x 4 vectors of
 # columns) and of a vector (8 doubles, 16 floats), inputs shorter than a
 # vector, the largest shapes the engine gives them (32 samples, 64 rows).
 SMALL_SHAPES = [(1, 1, 1), (10, 16, 784), (10, 14, 784), (3, 5, 13), (7, 9, 8),
                 (12, 33, 40), (5, 4, 17), (11, 30, 100), (2, 3, 5), (32, 64, 785),
-                (6, 7, 48)]
+                (6, 7, 48), (4, 6, 56)]
 
 # Relative to the sum of the products' magnitudes: the kernels against the
 # same products in float64 arithmetic (NumPy's, on the same inputs).
