@@ -2,8 +2,6 @@
  * The kernels of fastbp_small_gemm.h, for processors with AVX-512, and the
  * run-time check that the processor has it.
  */
-#include <math.h>
-
 #include "fastbp_small_gemm.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
@@ -29,6 +27,9 @@
  * 2 rows by 2 vectors, W1's epoch took 1.18-1.32 times as long). */
 #define TN_R 4
 #define TN_C 4
+/* BP2 tiles: NN_S samples by NN_C vectors of columns. */
+#define NN_S 5
+#define NN_C 2
 
 /* The step between the row tiles visited one after the other in a block
  * of columns: tile q * step (mod the number of tiles), for q = 0, 1, ...
@@ -65,7 +66,9 @@ static inline void prefetch_lines(const void *const *next, ptrdiff_t m,
 #define S _d
 #define VEC __m512d
 #define NL 8
-#define SCALAR_FMA fma
+#define MASK __mmask8
+#define V_MASKZ_LOADU _mm512_maskz_loadu_pd
+#define V_MASK_STOREU _mm512_mask_storeu_pd
 #define V_LOADU _mm512_loadu_pd
 #define V_STOREU _mm512_storeu_pd
 #define V_SET1 _mm512_set1_pd
@@ -77,7 +80,9 @@ static inline void prefetch_lines(const void *const *next, ptrdiff_t m,
 #undef S
 #undef VEC
 #undef NL
-#undef SCALAR_FMA
+#undef MASK
+#undef V_MASKZ_LOADU
+#undef V_MASK_STOREU
 #undef V_LOADU
 #undef V_STOREU
 #undef V_SET1
@@ -90,7 +95,9 @@ static inline void prefetch_lines(const void *const *next, ptrdiff_t m,
 #define S _f
 #define VEC __m512
 #define NL 16
-#define SCALAR_FMA fmaf
+#define MASK __mmask16
+#define V_MASKZ_LOADU _mm512_maskz_loadu_ps
+#define V_MASK_STOREU _mm512_mask_storeu_ps
 #define V_LOADU _mm512_loadu_ps
 #define V_STOREU _mm512_storeu_ps
 #define V_SET1 _mm512_set1_ps
@@ -102,7 +109,9 @@ static inline void prefetch_lines(const void *const *next, ptrdiff_t m,
 #undef S
 #undef VEC
 #undef NL
-#undef SCALAR_FMA
+#undef MASK
+#undef V_MASKZ_LOADU
+#undef V_MASK_STOREU
 #undef V_LOADU
 #undef V_STOREU
 #undef V_SET1
@@ -137,6 +146,12 @@ int fbp_small_gemm_available(void)
                               const REAL *const *next, ptrdiff_t m_next)                \
     {                                                                                   \
         tn##S(m, n, k, alpha, D, ldd, A, beta, W, ldw, next, m_next);                   \
+    }                                                                                   \
+    void fbp_small_gemm_nn##S(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *D,     \
+                              ptrdiff_t ldd, const REAL *W, ptrdiff_t ldw, REAL *O,     \
+                              ptrdiff_t ldo)                                            \
+    {                                                                                   \
+        nn##S(m, n, k, D, ldd, W, ldw, O, ldo);                                         \
     }
 #else
 /* Never called where fbp_small_gemm_available() is 0. */
@@ -154,6 +169,13 @@ int fbp_small_gemm_available(void)
     {                                                                                   \
         (void)m; (void)n; (void)k; (void)alpha; (void)D; (void)ldd; (void)A;            \
         (void)beta; (void)W; (void)ldw; (void)next; (void)m_next;                       \
+    }                                                                                   \
+    void fbp_small_gemm_nn##S(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *D,     \
+                              ptrdiff_t ldd, const REAL *W, ptrdiff_t ldw, REAL *O,     \
+                              ptrdiff_t ldo)                                            \
+    {                                                                                   \
+        (void)m; (void)n; (void)k; (void)D; (void)ldd; (void)W; (void)ldw; (void)O;     \
+        (void)ldo;                                                                      \
     }
 #endif
 

@@ -1,26 +1,30 @@
 /*
- * fastbp_small_gemm.h -- the two products of the first layer for a
- * mini-batch of a few samples, read where the samples lie.
+ * fastbp_small_gemm.h -- the products of a narrow layer for a mini-batch of
+ * a few samples, the first layer's read where the samples lie.
  *
  * With the m samples of a mini-batch as rows (the book's mini-batch is 10),
- * the first layer's feedforward product and its BP4 step are
+ * a layer's feedforward product, its BP4 step and BP2 through its weights
+ * are
  *
  *   Z = A W^T                 Z[s, i] = sum_j A[s, j] W[i, j]   (feedforward)
  *   W <- beta W + alpha D^T A   W[i, j] = beta W[i, j]
  *                                        + alpha sum_s D[s, i] A[s, j]  (BP4)
+ *   O = D W                   O[s, j] = sum_i D[s, i] W[i, j]   (BP2)
  *
- * For W1 ([784, 30, 10], m = 10) they are 10 x 784 by 784 x 30 and
- * 30 x 10 by 10 x 784: nearly all of an epoch's arithmetic, in products too
- * small for a general GEMM to gain by packing its operands.  These kernels
- * keep a tile of results in vector registers and take A, the inputs, as a
- * table of row pointers: the engine hands them the rows of the data set
- * itself, so a mini-batch's inputs are never copied.
+ * For W1 ([784, 30, 10], m = 10) the first layer's are 10 x 784 by
+ * 784 x 30 and 30 x 10 by 10 x 784: nearly all of an epoch's arithmetic,
+ * in products too small for a general GEMM to gain by packing its
+ * operands; the output layer's are smaller still, and a BLAS call's fixed
+ * cost is most of theirs.  These kernels keep a tile of results in vector
+ * registers and take A as a table of row pointers: for the first layer the
+ * engine hands them the rows of the data set itself, so a mini-batch's
+ * inputs are never copied.
  *
  * Each result is computed the same way wherever it falls in a tile (a fixed
- * order over j, or over s), so a product cut into blocks of rows of W (one
- * per thread) gives the same bits as the whole product.
+ * order over j, s or i), so a product cut into blocks of rows of W, or of
+ * columns of O (one per thread), gives the same bits as the whole product.
  *
- * W, Z and D are row-major with the given row strides.  The kernels are
+ * W, Z, D and O are row-major with the given row strides.  The kernels are
  * compiled for x86-64 processors with AVX-512 (GCC's target attribute) and
  * used only where fbp_small_gemm_available() says the processor has it;
  * elsewhere the engine calls BLAS.
@@ -54,5 +58,14 @@ void fbp_small_gemm_tn_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                          const float *D, ptrdiff_t ldd, const float *const *A,
                          float beta, float *W, ptrdiff_t ldw,
                          const float *const *next, ptrdiff_t m_next);
+
+/* O (m x n, ldo) <- D W, with D m x k (ldd) and W k x n (ldw); m, n,
+ * k >= 1. */
+void fbp_small_gemm_nn_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *D,
+                         ptrdiff_t ldd, const double *W, ptrdiff_t ldw, double *O,
+                         ptrdiff_t ldo);
+void fbp_small_gemm_nn_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *D,
+                         ptrdiff_t ldd, const float *W, ptrdiff_t ldw, float *O,
+                         ptrdiff_t ldo);
 
 #endif /* FASTBP_SMALL_GEMM_H */

@@ -2,9 +2,13 @@
  * Body of the kernels declared in fastbp_small_gemm.h, written once for a
  * generic REAL and included by fastbp_small_gemm.c for double and for
  * float.  Expects REAL, S (the name suffix), VEC (AVX-512's vector of REAL),
- * NL (REALs in a vector), SCALAR_FMA, and the intrinsics as V_LOADU,
- * V_STOREU, V_SET1, V_ZERO, V_MUL and V_FMADD; the helpers tile_step and
- * prefetch_lines, and NT_S, NT_R, TN_R, TN_C, TARGET and INLINE.
+ * NL (REALs in a vector), MASK (a mask of NL lanes), and the intrinsics as
+ * V_LOADU, V_MASKZ_LOADU, V_STOREU, V_MASK_STOREU, V_SET1, V_ZERO, V_MUL
+ * and V_FMADD; the helpers tile_step and prefetch_lines, and NT_S, NT_R,
+ * TN_R, TN_C, NN_S, NN_C, TARGET and INLINE.
+ *
+ * A row's last k % NL values are handled by masked loads and stores, which
+ * touch no memory in the lanes masked off.
  * Deliberately no include guard: it is included once per type.
  */
 #define FBP_SG_CAT_(a, b) a##b
@@ -23,17 +27,23 @@ INLINE REAL FBP_SG(hsum)(VEC v)
     return t[0];
 }
 
+/* The mask of the first n lanes (0 < n < NL). */
+INLINE MASK FBP_SG(first_lanes)(ptrdiff_t n)
+{
+    return (MASK)((1u << n) - 1u);
+}
+
 /* Feedforward tile: Z[s, r] = sum_j A[s][j] W[r, j] for s < ns, r < nr
  * (ns <= NT_S, nr <= NT_R, constants where inlined).  Lane q of a sum adds
  * the products of j = q, q + NL, q + 2 NL, ... in order with fused
- * multiply-adds; the lanes are added by hsum, then the last k % NL products
- * one by one (fused).  So every Z[s, r] is rounded the same way, whatever
- * tile holds it. */
+ * multiply-adds (the last k % NL products in a masked step), then hsum adds
+ * the lanes.  So every Z[s, r] is rounded the same way, whatever tile holds
+ * it. */
 INLINE void FBP_SG(nt_tile)(const int ns, const int nr, ptrdiff_t k, const REAL *const *A,
                             const REAL *W, ptrdiff_t ldw, REAL *Z, ptrdiff_t ldz)
 {
     VEC acc[NT_S][NT_R], a[NT_S], w[NT_R];
-    ptrdiff_t j, jj;
+    ptrdiff_t j;
     int s, r;
 #pragma GCC unroll 8
     for (s = 0; s < ns; s++)
@@ -53,15 +63,25 @@ INLINE void FBP_SG(nt_tile)(const int ns, const int nr, ptrdiff_t k, const REAL 
             for (r = 0; r < nr; r++)
                 acc[s][r] = V_FMADD(a[s], w[r], acc[s][r]);
     }
+    if (j < k) {
+        MASK tail = FBP_SG(first_lanes)(k - j);
+#pragma GCC unroll 8
+        for (s = 0; s < ns; s++)
+            a[s] = V_MASKZ_LOADU(tail, A[s] + j);
+#pragma GCC unroll 8
+        for (r = 0; r < nr; r++)
+            w[r] = V_MASKZ_LOADU(tail, W + r * ldw + j);
+#pragma GCC unroll 8
+        for (s = 0; s < ns; s++)
+#pragma GCC unroll 8
+            for (r = 0; r < nr; r++)
+                acc[s][r] = V_FMADD(a[s], w[r], acc[s][r]);
+    }
 #pragma GCC unroll 8
     for (s = 0; s < ns; s++)
 #pragma GCC unroll 8
-        for (r = 0; r < nr; r++) {
-            REAL z = FBP_SG(hsum)(acc[s][r]);
-            for (jj = j; jj < k; jj++)
-                z = SCALAR_FMA(A[s][jj], W[r * ldw + jj], z);
-            Z[s * ldz + r] = z;
-        }
+        for (r = 0; r < nr; r++)
+            Z[s * ldz + r] = FBP_SG(hsum)(acc[s][r]);
 }
 
 #define NT_CASE(ns, nr)                                                           \
@@ -90,19 +110,21 @@ static TARGET void FBP_SG(nt)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL 
 
 /* BP4 tile: W[r, j] <- beta W[r, j] + alpha sum_s D[s, r] A[s][j] for r < nr
  * (<= TN_R, a constant where inlined) and the nc vectors of columns from j0
- * (nc <= TN_C).  The sum runs over s in order, its first product rounded and
- * the others fused; then W <- fma(sum, alpha, beta W), beta W not computed
- * when beta is 1. */
+ * (nc <= TN_C), the last one cut to the lanes of `last` (all lanes: ~0).
+ * The sum runs over s in order, its first product rounded and the others
+ * fused; then W <- fma(sum, alpha, beta W), beta W not computed when beta is
+ * 1. */
 INLINE void FBP_SG(tn_tile)(const int nr, const int nc, ptrdiff_t m, REAL alpha,
                             const REAL *D, ptrdiff_t ldd, const REAL *const *A, ptrdiff_t j0,
-                            REAL beta, REAL *W, ptrdiff_t ldw)
+                            REAL beta, REAL *W, ptrdiff_t ldw, const int masked, MASK last)
 {
     VEC acc[TN_R][TN_C], a[TN_C];
     ptrdiff_t s;
     int r, c;
+#define TN_LOAD(c, p) (masked && (c) == nc - 1 ? V_MASKZ_LOADU(last, p) : V_LOADU(p))
 #pragma GCC unroll 8
     for (c = 0; c < nc; c++)
-        a[c] = V_LOADU(A[0] + j0 + c * NL);
+        a[c] = TN_LOAD(c, A[0] + j0 + c * NL);
 #pragma GCC unroll 8
     for (r = 0; r < nr; r++)
 #pragma GCC unroll 8
@@ -111,7 +133,7 @@ INLINE void FBP_SG(tn_tile)(const int nr, const int nc, ptrdiff_t m, REAL alpha,
     for (s = 1; s < m; s++) {
 #pragma GCC unroll 8
         for (c = 0; c < nc; c++)
-            a[c] = V_LOADU(A[s] + j0 + c * NL);
+            a[c] = TN_LOAD(c, A[s] + j0 + c * NL);
 #pragma GCC unroll 8
         for (r = 0; r < nr; r++) {
             VEC d = V_SET1(D[s * ldd + r]);
@@ -125,33 +147,26 @@ INLINE void FBP_SG(tn_tile)(const int nr, const int nc, ptrdiff_t m, REAL alpha,
 #pragma GCC unroll 8
         for (c = 0; c < nc; c++) {
             REAL *p = W + r * ldw + j0 + c * NL;
-            VEC w = V_LOADU(p);
+            VEC w = TN_LOAD(c, p);
             if (beta != 1)
                 w = V_MUL(w, V_SET1(beta));
-            V_STOREU(p, V_FMADD(acc[r][c], V_SET1(alpha), w));
+            w = V_FMADD(acc[r][c], V_SET1(alpha), w);
+            if (masked && c == nc - 1)
+                V_MASK_STOREU(p, last, w);
+            else
+                V_STOREU(p, w);
         }
-}
-
-/* The same for the single column j, in scalar arithmetic with the same
- * roundings. */
-INLINE void FBP_SG(tn_column)(ptrdiff_t n, ptrdiff_t m, REAL alpha, const REAL *D,
-                              ptrdiff_t ldd, const REAL *const *A, ptrdiff_t j,
-                              REAL beta, REAL *W, ptrdiff_t ldw)
-{
-    ptrdiff_t r, s;
-    for (r = 0; r < n; r++) {
-        REAL sum = A[0][j] * D[r], w = W[r * ldw + j];
-        for (s = 1; s < m; s++)
-            sum = SCALAR_FMA(A[s][j], D[s * ldd + r], sum);
-        if (beta != 1)
-            w = w * beta;
-        W[r * ldw + j] = SCALAR_FMA(sum, alpha, w);
-    }
+#undef TN_LOAD
 }
 
 #define TN_CASE(nr, nc)                                                                \
     case (nr) * 8 + (nc):                                                              \
-        FBP_SG(tn_tile)(nr, nc, m, alpha, D + r, ldd, A, j, beta, W + r * ldw, ldw);   \
+        if (tail)                                                                      \
+            FBP_SG(tn_tile)(nr, nc, m, alpha, D + r, ldd, A, j, beta, W + r * ldw, ldw,\
+                            1, tail);                                                  \
+        else                                                                           \
+            FBP_SG(tn_tile)(nr, nc, m, alpha, D + r, ldd, A, j, beta, W + r * ldw, ldw,\
+                            0, 0);                                                     \
         break;
 #define TN_ROWS(nr) TN_CASE(nr, 1) TN_CASE(nr, 2) TN_CASE(nr, 3) TN_CASE(nr, 4)
 
@@ -160,14 +175,13 @@ static TARGET void FBP_SG(tn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,
                               REAL beta, REAL *W, ptrdiff_t ldw,
                               const REAL *const *next, ptrdiff_t m_next)
 {
-    ptrdiff_t j, q, r, kv = k - k % NL;
+    ptrdiff_t j, q, r, kv = (k + NL - 1) / NL;     /* vectors in a row, the last maybe cut */
     ptrdiff_t ntiles = (n + TN_R - 1) / TN_R, step = tile_step(ntiles);
-    ptrdiff_t blocks = (kv + TN_C * NL - 1) / (TN_C * NL), b = 0;
+    ptrdiff_t blocks = (kv + TN_C - 1) / TN_C, b = 0;
     ptrdiff_t row_lines = (k * (ptrdiff_t)sizeof(REAL) + 63) / 64;
-    if (blocks == 0)
-        prefetch_lines((const void *const *)next, m_next, 0, row_lines);
-    for (j = 0; j < kv; j += TN_C * NL, b++) {
-        int nc = (int)((kv - j) / NL < TN_C ? (kv - j) / NL : TN_C);
+    for (j = 0; j < k; j += TN_C * NL, b++) {
+        int nc = (int)((k - j + NL - 1) / NL < TN_C ? (k - j + NL - 1) / NL : TN_C);
+        MASK tail = j + nc * NL > k ? FBP_SG(first_lanes)(k - j - (nc - 1) * NL) : 0;
         /* this block's share of the next inputs: about k / blocks values a row */
         prefetch_lines((const void *const *)next, m_next, row_lines * b / blocks,
                        row_lines * (b + 1) / blocks);
@@ -179,12 +193,86 @@ static TARGET void FBP_SG(tn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,
             }
         }
     }
-    for (j = kv; j < k; j++)
-        FBP_SG(tn_column)(n, m, alpha, D, ldd, A, j, beta, W, ldw);
 }
 
 #undef TN_ROWS
 #undef TN_CASE
+
+/* BP2 tile: O[s, j] = sum_i D[s, i] W[i, j] for s < ns (<= NN_S, a constant
+ * where inlined) and the nc vectors of columns from j0 (nc <= NN_C), the
+ * last one cut to the lanes of `last` where masked.  The sum runs over i in
+ * order, its first product rounded and the others fused. */
+INLINE void FBP_SG(nn_tile)(const int ns, const int nc, ptrdiff_t k, const REAL *D,
+                            ptrdiff_t ldd, const REAL *W, ptrdiff_t ldw, ptrdiff_t j0,
+                            REAL *O, ptrdiff_t ldo, const int masked, MASK last)
+{
+    VEC acc[NN_S][NN_C], w[NN_C];
+    ptrdiff_t i;
+    int s, c;
+#define NN_LOAD(c, p) (masked && (c) == nc - 1 ? V_MASKZ_LOADU(last, p) : V_LOADU(p))
+#pragma GCC unroll 8
+    for (c = 0; c < nc; c++)
+        w[c] = NN_LOAD(c, W + j0 + c * NL);
+#pragma GCC unroll 8
+    for (s = 0; s < ns; s++)
+#pragma GCC unroll 8
+        for (c = 0; c < nc; c++)
+            acc[s][c] = V_MUL(w[c], V_SET1(D[s * ldd]));
+    for (i = 1; i < k; i++) {
+#pragma GCC unroll 8
+        for (c = 0; c < nc; c++)
+            w[c] = NN_LOAD(c, W + i * ldw + j0 + c * NL);
+#pragma GCC unroll 8
+        for (s = 0; s < ns; s++) {
+            VEC d = V_SET1(D[s * ldd + i]);
+#pragma GCC unroll 8
+            for (c = 0; c < nc; c++)
+                acc[s][c] = V_FMADD(w[c], d, acc[s][c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (s = 0; s < ns; s++)
+#pragma GCC unroll 8
+        for (c = 0; c < nc; c++) {
+            REAL *p = O + s * ldo + j0 + c * NL;
+            if (masked && c == nc - 1)
+                V_MASK_STOREU(p, last, acc[s][c]);
+            else
+                V_STOREU(p, acc[s][c]);
+        }
+#undef NN_LOAD
+}
+
+#define NN_CASE(ns, nc)                                                                  \
+    case (ns) * 8 + (nc):                                                                \
+        if (tail)                                                                        \
+            FBP_SG(nn_tile)(ns, nc, k, D + s * ldd, ldd, W, ldw, j, O + s * ldo, ldo, 1, \
+                            tail);                                                       \
+        else                                                                             \
+            FBP_SG(nn_tile)(ns, nc, k, D + s * ldd, ldd, W, ldw, j, O + s * ldo, ldo, 0, \
+                            0);                                                          \
+        break;
+#define NN_SAMPLES(ns) NN_CASE(ns, 1) NN_CASE(ns, 2)
+
+static TARGET void FBP_SG(nn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *D,
+                              ptrdiff_t ldd, const REAL *W, ptrdiff_t ldw, REAL *O,
+                              ptrdiff_t ldo)
+{
+    ptrdiff_t s, j;
+    for (j = 0; j < n; j += NN_C * NL) {
+        int nc = (int)((n - j + NL - 1) / NL < NN_C ? (n - j + NL - 1) / NL : NN_C);
+        MASK tail = j + nc * NL > n ? FBP_SG(first_lanes)(n - j - (nc - 1) * NL) : 0;
+        for (s = 0; s < m; s += NN_S) {
+            int ns = (int)(m - s < NN_S ? m - s : NN_S);
+            switch (ns * 8 + nc) {
+            NN_SAMPLES(1) NN_SAMPLES(2) NN_SAMPLES(3) NN_SAMPLES(4) NN_SAMPLES(5)
+            }
+        }
+    }
+}
+
+#undef NN_SAMPLES
+#undef NN_CASE
 #undef FBP_SG
 #undef FBP_SG_CAT
 #undef FBP_SG_CAT_

@@ -10,10 +10,10 @@ Mini-batch form of the four equations of backpropagation, one sample per row
     dC/db^l = column sums of D^l                                 BP3
     dC/dW^l = (D^l)^T A^{l-1}                                    BP4
 
-The matrix products are BLAS gemm calls (fastbp/_blas.pxd), but for the
-first layer's feedforward and BP4 products in the epoch loop of networks
-with a narrow first layer, which are C kernels reading the samples in place
-(csrc/fastbp_small_gemm.c; see small_products); the element-wise work is C
+The matrix products are BLAS gemm calls (fastbp/_blas.pxd), but for those
+of narrow layers in the epoch loop, which are C kernels, the first layer's
+reading the samples in place (csrc/fastbp_small_gemm.c; see
+small_layers); the element-wise work is C
 (csrc/fastbp_kernels.c).  The SGD step is folded into the BP4 product:
 W^l <- decay W^l - (eta/m) (D^l)^T A^{l-1}, with beta = decay, so the
 gradient is never stored.
@@ -72,7 +72,7 @@ from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         fbp_book_times_derivative, fbp_book_weight_step,
                         fbp_book_bias_step, fbp_book_gemv_usable, fbp_book_gemv_wide,
                         fbp_book_gemv, fbp_small_gemm_available, small_gemm_nt,
-                        small_gemm_tn)
+                        small_gemm_tn, small_gemm_nn)
 
 import os
 import warnings
@@ -110,6 +110,7 @@ cdef double LIMIT_FLOAT = 1e36
 # layer's rows (see _make_blocks and _row_stride), to keep threads off each
 # other's cache lines.
 DEF MAX_BLOCKS = 4
+DEF SMALL_ROWS = 32             # the most samples the small kernels take at once
 cdef Py_ssize_t BLOCK_MIN = 8
 
 
@@ -178,9 +179,11 @@ cdef struct Layers:
                           # in the epoch loop A[L + l] is a second set (see _train)
     void **D              # D[l]: batch x n_l errors delta^l (l >= 1), rows ld[l] apart
     Py_ssize_t *ld        # ld[l]: the row stride of A^l and D^l (ld[0] = n_0, the inputs')
+    int *small            # small[l]: layer l's products (feedforward, BP4, and BP2 through
+                          # W^l) are the small kernels' (small_layers), else BLAS's
     void *inputs[MAX_BLOCKS]  # inputs[t]: thread t's copy of the mini-batch's A^0
-    const void **x_rows   # NULL, or where layer 1's products are the small kernels'
-                          # (small_products): x_rows[t * x_rows_ld + s], the row of
+    const void **x_rows   # NULL, or where small[1] (layer 1's products are the small
+                          # kernels'): x_rows[t * x_rows_ld + s], the row of
                           # A^0 that thread t reads for sample s (see _train) ...
     const void **x_next   # ... and x_next[t * x_rows_ld + s], the rows of the
                           # mini-batch after next, which thread t fetches during BP4
@@ -277,6 +280,15 @@ cdef void _set_threads(Layers *net, int T) noexcept nogil:
         net.sense[t] = 0
 
 
+cdef inline void _row_pointers(const void **table, const floating *a, Py_ssize_t ld,
+                               Py_ssize_t m) noexcept nogil:
+    """table[s] = the row s of a, rows ld apart, for s < m (<= SMALL_ROWS):
+    how the small kernels take a layer's activations."""
+    cdef Py_ssize_t s
+    for s in range(m):
+        table[s] = a + s * ld
+
+
 cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
                    int t) noexcept nogil:
     """Feedforward of m rows for thread t's neurons:
@@ -285,6 +297,7 @@ cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
     cdef int n_in, ld_in, ld_out
     cdef const floating *a_in
     cdef floating *a_out
+    cdef const void *table[SMALL_ROWS]
     for l in range(1, L):
         n_in = <int> net.sizes[l - 1]
         ld_in = <int> net.ld[l - 1]
@@ -296,8 +309,12 @@ cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
             lo = _bound(net, l, k)
             hi = _bound(net, l, k + 1)
             # Z^l[:, own] = A^{l-1} (W^l[own, :])^T
-            if l == 1 and net.x_rows != NULL:
+            if l == 1 and net.small[1]:
                 small_gemm_nt(m, hi - lo, n_in, net.x_rows + t * net.x_rows_ld,
+                              <floating *> net.W[l] + lo * n_in, n_in, a_out + lo, ld_out)
+            elif net.small[l]:
+                _row_pointers(table, a_in, ld_in, m)
+                small_gemm_nt(m, hi - lo, n_in, table,
                               <floating *> net.W[l] + lo * n_in, n_in, a_out + lo, ld_out)
             else:
                 gemm_rowmajor(NoTrans, Trans, <int> m, <int> (hi - lo), n_in,
@@ -350,10 +367,15 @@ cdef void _backward(Layers *net, int cost, const floating *y, Py_ssize_t m,
             lo = _bound(net, l, k)
             hi = _bound(net, l, k + 1)
             # D^l[:, own] = D^{l+1} W^{l+1}[:, own]                         (BP2)
-            gemm_rowmajor(NoTrans, NoTrans, <int> m, <int> (hi - lo), n_next,
-                          <floating> 1, <floating *> net.D[l + 1], ld_next,
-                          <floating *> net.W[l + 1] + lo, n_l,
-                          <floating> 0, <floating *> net.D[l] + lo, ld_l)
+            if net.small[l + 1]:
+                small_gemm_nn(m, hi - lo, n_next, <floating *> net.D[l + 1], ld_next,
+                              <floating *> net.W[l + 1] + lo, n_l,
+                              <floating *> net.D[l] + lo, ld_l)
+            else:
+                gemm_rowmajor(NoTrans, NoTrans, <int> m, <int> (hi - lo), n_next,
+                              <floating> 1, <floating *> net.D[l + 1], ld_next,
+                              <floating *> net.W[l + 1] + lo, n_l,
+                              <floating> 0, <floating *> net.D[l] + lo, ld_l)
             # D^l (.)= f'(Z^l)
             net.dmax[t * L + l] = _max_nan(net.dmax[t * L + l], times_derivative(
                 net.acts[l], <floating *> net.D[l] + lo, ld_l,
@@ -441,6 +463,7 @@ cdef void _update(Layers *net, const floating *a0, floating eta, floating decay,
     cdef int n_in, ld_in, ld_out
     cdef floating alpha = -eta / m
     cdef const floating *a_in
+    cdef const void *table[SMALL_ROWS]
     for l in range(1, net.L):
         n_in = <int> net.sizes[l - 1]
         ld_in = <int> net.ld[l - 1]
@@ -450,12 +473,17 @@ cdef void _update(Layers *net, const floating *a0, floating eta, floating decay,
             lo = _bound(net, l, k)
             hi = _bound(net, l, k + 1)
             # W^l[own] <- decay W^l[own] - (eta/m) (D^l[:, own])^T A^{l-1}  (BP4)
-            if l == 1 and net.x_rows != NULL:
+            if l == 1 and net.small[1]:
                 small_gemm_tn(m, hi - lo, n_in, alpha, <floating *> net.D[l] + lo, ld_out,
                               net.x_rows + t * net.x_rows_ld,
                               decay, <floating *> net.W[l] + lo * n_in, n_in,
                               net.x_next + t * net.x_rows_ld,
                               net.x_next_count if k == _first_block(net, t, l) else 0)
+            elif net.small[l]:
+                _row_pointers(table, a_in, ld_in, m)
+                small_gemm_tn(m, hi - lo, n_in, alpha, <floating *> net.D[l] + lo, ld_out,
+                              table, decay, <floating *> net.W[l] + lo * n_in, n_in,
+                              NULL, 0)
             else:
                 gemm_rowmajor(Trans, NoTrans, <int> (hi - lo), n_in, <int> m,
                               alpha, <floating *> net.D[l] + lo, ld_out,
@@ -498,7 +526,7 @@ cdef int _train(Layers *net, int t, int cost, const RowTables *rows,
         x_in_place = rows.x_single
     else:
         x_in_place = not rows.x_single
-    if net.x_rows != NULL:
+    if net.small[1]:
         x_rows = net.x_rows + t * net.x_rows_ld
         x_next = net.x_next + t * net.x_rows_ld
         if not x_in_place:
@@ -1116,35 +1144,39 @@ def overlapping_pair(list arrays):
     return None
 
 
-# In the epoch loop, the first layer's two products (feedforward and BP4)
-# are the small kernels of csrc/fastbp_small_gemm.c, which read each
-# mini-batch's inputs where they lie, for networks with a narrow first
-# layer and mini-batches of 8 to 32 samples, on processors with AVX-512:
-# there a mini-batch's copy, and BLAS's packing of its operands, cost a good
-# part of what its products do.  Measured on 2 cores, alternating epochs of
-# the two in one process ([784, h, 10], Fashion-MNIST): on W1 (h = 30,
-# batch 10, 50,000 samples) SciPy's dgemm took 1.07-1.19 times the kernels'
-# median epoch (1.12-1.14 on one thread), and in float32 SciPy's sgemm 2.1
-# times (2.6 on one thread: its packing copies took about as long as its
-# products).  On 10,000 samples, with batches of 10 and 32, dgemm took
-# 1.07-1.58 times the kernels' epoch up to h = 128 but 0.93 at h = 192;
-# sgemm 1.16-2.4 times up to h = 512.  In float64, batches of 1, 2 or 4
-# took up to 40% longer with the kernels' first build (a sample's row is
-# then read for too few of W's rows).  The widths below keep a margin from
-# where BLAS won.
+# In the epoch loop, a narrow layer's products (feedforward, BP4, and BP2
+# through its weights) are the small kernels of csrc/fastbp_small_gemm.c,
+# for mini-batches of 8 to 32 samples, on processors with AVX-512; the first
+# layer's read each mini-batch's inputs where they lie.  There a
+# mini-batch's copy, BLAS's packing of its operands and a BLAS call's fixed
+# cost are a good part of what the products cost.  Measured on 2 cores,
+# alternating epochs in one process ([784, h, 10], Fashion-MNIST): on W1
+# (h = 30, batch 10, 50,000 samples), with the first layer's products alone
+# on the kernels, SciPy's dgemm in their place took 1.07-1.19 times the
+# kernels' median epoch (1.12-1.14 on one thread), and in float32 SciPy's
+# sgemm 2.1 times (2.6 on one thread: its packing copies took about as long
+# as its products); the output layer's on the kernels too took another
+# 2-11% off the epoch (16 pairs on 2 threads: float64 1.11, float32 1.09).
+# On 10,000 samples, with batches of 10 and 32, dgemm took 1.07-1.58 times
+# the kernels' epoch up to h = 128 but 0.93 at h = 192; sgemm 1.16-2.4 times
+# up to h = 512.  In float64, batches of 1, 2 or 4 took up to 40% longer
+# with the kernels' first build (a sample's row is then read for too few of
+# W's rows).  The widths below keep a margin from where BLAS won.
 SMALL_BATCH_MIN = 8
 SMALL_BATCH_MAX = 32
 SMALL_WIDTH_MAX = {"float64": 96, "float32": 384}
 SMALL_GEMM = bool(fbp_small_gemm_available())
 
 
-def small_products(sizes, Py_ssize_t batch_size, dtype):
-    """Whether the epoch loop computes layer 1's products with the small
-    kernels (reading the inputs in place) for this network, batch size and
-    dtype (float32 or float64)."""
-    return (SMALL_GEMM and len(sizes) >= 2
-            and SMALL_BATCH_MIN <= batch_size <= SMALL_BATCH_MAX
-            and sizes[1] <= SMALL_WIDTH_MAX[np.dtype(dtype).name])
+def small_layers(sizes, Py_ssize_t batch_size, dtype):
+    """For each layer l = 1 .. L-1, whether the epoch loop computes its
+    products (feedforward, BP4, and BP2 through W^l) with the small kernels,
+    for this network, batch size and dtype (float32 or float64); layer 1's
+    read the inputs in place."""
+    cdef Py_ssize_t l
+    ok = (SMALL_GEMM and SMALL_BATCH_MIN <= batch_size <= min(SMALL_BATCH_MAX, SMALL_ROWS))
+    widest = SMALL_WIDTH_MAX[np.dtype(dtype).name]
+    return tuple(bool(ok and sizes[l] <= widest) for l in range(1, len(sizes)))
 
 
 cdef const void **_row_table(const floating[:, ::1] X, const Py_ssize_t[::1] rows,
@@ -1196,6 +1228,19 @@ def _small_gemm_tn(double alpha, const floating[:, ::1] D, const floating[:, ::1
                       D.shape[1], A, <floating> beta, &W[0, 0], W.shape[1], NULL, 0)
 
 
+def _small_gemm_nn(const floating[:, ::1] D, const floating[:, ::1] W, Py_ssize_t lo,
+                   Py_ssize_t hi, floating[:, ::1] out):
+    """Test twin of the small kernel O = D W on a block of columns, as BP2
+    takes it: out[:, lo:hi] = D W[:, lo:hi], no other column of out written."""
+    if (not SMALL_GEMM or D.shape[0] == 0 or D.shape[1] == 0 or W.shape[0] != D.shape[1]
+            or out.shape[0] != D.shape[0] or out.shape[1] != W.shape[1]
+            or not 0 <= lo < hi <= W.shape[1]):
+        raise ValueError("the small kernel O = D W does not take these arrays on this machine")
+    with nogil:
+        small_gemm_nn(D.shape[0], hi - lo, D.shape[1], &D[0, 0], D.shape[1], &W[0, lo],
+                      W.shape[1], &out[0, lo], out.shape[1])
+
+
 cdef class _Buffers:
     """The Layers struct of one call, with the memory it points to.
 
@@ -1206,7 +1251,8 @@ cdef class _Buffers:
     aligned_params, weights and biases (which must be C-contiguous) that do
     not start on a cache line are replaced by aligned copies, which
     _copy_back() writes into the caller's arrays.  With small (and gather),
-    the epoch loop's first layer takes the small kernels: decided from the
+    small_layers' flags, the epoch loop takes the small kernels for the
+    layers it names: decided from the
     batch size, never from a call's number of samples, so that an epoch cut
     into several calls trains exactly as one call does."""
     cdef Layers net
@@ -1220,7 +1266,7 @@ cdef class _Buffers:
 
     def __cinit__(self, list weights, list biases, object sizes, object acts,
                   Py_ssize_t rows, object dtype, bint deltas, bint gather=False,
-                  int threads=1, bint aligned_params=False, bint small=False):
+                  int threads=1, bint aligned_params=False, object small=None):
         cdef Py_ssize_t L = len(sizes), l
         cdef int T = min(max(threads, 1), MAX_BLOCKS)
         # (read below without bounds checks)
@@ -1241,6 +1287,7 @@ cdef class _Buffers:
         self.net.A = <void **> calloc(2 * L, sizeof(void *))
         self.net.D = <void **> calloc(L, sizeof(void *))
         self.net.ld = <Py_ssize_t *> calloc(L, sizeof(Py_ssize_t))
+        self.net.small = <int *> calloc(L, sizeof(int))
         self.net.nblocks = <Py_ssize_t *> calloc(L, sizeof(Py_ssize_t))
         self.net.bounds = <Py_ssize_t *> calloc(L * (MAX_BLOCKS + 1), sizeof(Py_ssize_t))
         self.net.zmax = <double *> calloc(2 * T * L, sizeof(double))
@@ -1253,7 +1300,7 @@ cdef class _Buffers:
         self.net.sense = <int *> calloc(T, sizeof(int))
         self.net.ahead = <fbp_prefetch *> calloc(T, sizeof(fbp_prefetch))
         if (not self.net.sizes or not self.net.acts or not self.net.W or not self.net.b
-                or not self.net.A or not self.net.D or not self.net.ld
+                or not self.net.A or not self.net.D or not self.net.ld or not self.net.small
                 or not self.net.nblocks
                 or not self.net.bounds
                 or not self.net.zmax or not self.net.dmax or not self.net.wscan
@@ -1267,6 +1314,7 @@ cdef class _Buffers:
         for l in range(L):
             self.net.sizes[l] = sizes[l]
             self.net.acts[l] = acts[l]
+            self.net.small[l] = bool(gather and small is not None and l > 0 and small[l - 1])
         _make_blocks(&self.net, align)
         self.net.ld[0] = sizes[0]
         self.layers = []
@@ -1282,7 +1330,7 @@ cdef class _Buffers:
                 self.net.A[L + l] = self._array((rows, self.net.ld[l]), dtype)
         for l in range(T if gather else 0):
             self.net.inputs[l] = self._array((rows, sizes[0]), dtype)
-        if gather and small:
+        if L > 1 and self.net.small[1]:
             # Each thread's table on cache lines of its own: the tables are
             # written every mini-batch and read throughout its products.
             self.net.x_rows_ld = _row_stride(rows, True, CACHE_LINE // sizeof(void *))
@@ -1330,6 +1378,7 @@ cdef class _Buffers:
         free(self.net.A)
         free(self.net.D)
         free(self.net.ld)
+        free(self.net.small)
         free(self.net.nblocks)
         free(self.net.bounds)
         free(self.net.zmax)
@@ -1436,7 +1485,7 @@ def train_epoch(list weights, list biases, object sizes, object acts, int cost,
     cdef _Buffers buf = _Buffers(weights, biases, sizes, acts, min(batch_size, n), dtype,
                                  True, True, threads,
                                  n >= ALIGNED_COPY_MIN_BATCHES * batch_size,
-                                 small_products(sizes, batch_size, dtype))
+                                 small_layers(sizes, batch_size, dtype))
     cdef Layers *net = &buf.net
     cdef float eta_f = <float> eta, decay_f = <float> decay
     if dtype == np.float32:

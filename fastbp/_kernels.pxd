@@ -158,9 +158,16 @@ cdef extern from "fastbp_small_gemm.h" nogil:
                              const float *D, Py_ssize_t ldd, const float *const *A,
                              float beta, float *W, Py_ssize_t ldw,
                              const float *const *next, Py_ssize_t m_next)
+    void fbp_small_gemm_nn_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *D,
+                             Py_ssize_t ldd, const double *W, Py_ssize_t ldw, double *O,
+                             Py_ssize_t ldo)
+    void fbp_small_gemm_nn_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *D,
+                             Py_ssize_t ldd, const float *W, Py_ssize_t ldw, float *O,
+                             Py_ssize_t ldo)
 
 
-# Z = A W^T and W <- beta W + alpha D^T A, A's m rows at A[0], A[1], ...
+# Z = A W^T, W <- beta W + alpha D^T A (A's m rows at A[0], A[1], ...) and
+# O = D W
 cdef inline void small_gemm_nt(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const void *const *A,
                                const floating *W, Py_ssize_t ldw, floating *Z,
                                Py_ssize_t ldz) noexcept nogil:
@@ -180,3 +187,12 @@ cdef inline void small_gemm_tn(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, floatin
     else:
         fbp_small_gemm_tn_d(m, n, k, alpha, D, ldd, <const double *const *> A, beta, W, ldw,
                             <const double *const *> next, m_next)
+
+
+cdef inline void small_gemm_nn(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating *D,
+                               Py_ssize_t ldd, const floating *W, Py_ssize_t ldw,
+                               floating *O, Py_ssize_t ldo) noexcept nogil:
+    if floating is float:
+        fbp_small_gemm_nn_f(m, n, k, D, ldd, W, ldw, O, ldo)
+    else:
+        fbp_small_gemm_nn_d(m, n, k, D, ldd, W, ldw, O, ldo)

@@ -387,19 +387,21 @@ def test_fit_calls_back_after_every_epoch():
 
 
 # ---------------------------------------------------------------------------
-# The first layer's products by the small kernels (AVX-512), which read
-# each mini-batch's inputs where they lie in the data set.
+# The products of narrow layers by the small kernels (AVX-512); the first
+# layer's read each mini-batch's inputs where they lie in the data set.
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_small_products_only_for_narrow_first_layers_and_small_batches(dtype):
+def test_small_kernels_only_for_narrow_layers_and_small_batches(dtype):
     widest = _engine.SMALL_WIDTH_MAX[np.dtype(dtype).name]
-    assert _engine.small_products([784, 30, 10], 10, dtype) == _engine.SMALL_GEMM
-    assert _engine.small_products([784, widest, 10], 32, dtype) == _engine.SMALL_GEMM
-    assert _engine.small_products([784, 30, 10], 8, dtype) == _engine.SMALL_GEMM
-    assert not _engine.small_products([784, widest + 1, 10], 10, dtype)
-    assert not _engine.small_products([784, 30, 10], 33, dtype)
-    assert not _engine.small_products([784, 30, 10], 4, dtype)
-    assert not _engine.small_products([784], 10, dtype)
+    on = _engine.SMALL_GEMM
+    assert _engine.small_layers([784, 30, 10], 10, dtype) == (on, on)
+    assert _engine.small_layers([784, widest, 10], 32, dtype) == (on, on)
+    assert _engine.small_layers([784, 30, 10], 8, dtype) == (on, on)
+    assert _engine.small_layers([784, widest + 1, 10], 10, dtype) == (False, on)
+    assert _engine.small_layers([784, 30, widest + 1, 10], 10, dtype) == (on, False, on)
+    assert _engine.small_layers([784, 30, 10], 33, dtype) == (False, False)
+    assert _engine.small_layers([784, 30, 10], 4, dtype) == (False, False)
+    assert _engine.small_layers([784], 10, dtype) == ()
 
 
 # (network dtype, inputs dtype, tolerance against the float64 reference)
@@ -408,14 +410,16 @@ SMALL_CASES = [(np.float64, np.float64, 1e-12), (np.float64, np.float32, 1e-12),
 
 
 @pytest.mark.skipif(not _engine.SMALL_GEMM, reason="the small kernels need AVX-512")
+@pytest.mark.parametrize("sizes,names", [([40, 30, 10], ["sigmoid", "sigmoid"]),
+                                         ([40, 30, 20, 10], ["sigmoid", "tanh", "sigmoid"])])
 @pytest.mark.parametrize("dtype,x_dtype,tol", SMALL_CASES)
 def test_small_products_train_like_blas_the_reference_and_one_thread(blocks, dtype, x_dtype,
-                                                                     tol, monkeypatch):
-    """W1's shape, narrower: the layer of 30 is cut into blocks of 16 and 14
-    rows, 95 samples make a last mini-batch of 5.  Inputs of the network's
-    dtype are read in place; the others are converted into a thread's copy
-    first."""
-    sizes, names = [40, 30, 10], ["sigmoid", "sigmoid"]
+                                                                     tol, sizes, names,
+                                                                     monkeypatch):
+    """W1's shape, narrower, and one more hidden layer: the layer of 30 is
+    cut into blocks of 16 and 14 rows, 95 samples make a last mini-batch of
+    5.  Inputs of the network's dtype are read in place; the others are
+    converted into a thread's copy first."""
     rng = np.random.default_rng(21)
     X = rng.random((95, 40)).astype(x_dtype)
     X[X < 0.4] = 0                                  # zero pixels
@@ -432,10 +436,10 @@ def test_small_products_train_like_blas_the_reference_and_one_thread(blocks, dty
                                    3.0, 1.0, 0, -1.0, threads) == (_engine.OK, 10)
         return W + b
 
-    assert _engine.small_products(sizes, 10, dtype)
+    assert all(_engine.small_layers(sizes, 10, dtype))
     small = {threads: train(threads) for threads in (1, 2)}
     monkeypatch.setattr(_engine, "SMALL_GEMM", False)
-    assert not _engine.small_products(sizes, 10, dtype)
+    assert not any(_engine.small_layers(sizes, 10, dtype))
     blas = train(2)
     ref_w, ref_b = ref.train(weights, biases, names, "quadratic",
                              X.astype(dtype).astype(np.float64), Y, [order], 10, 3.0)
@@ -444,10 +448,11 @@ def test_small_products_train_like_blas_the_reference_and_one_thread(blocks, dty
         np.testing.assert_array_equal(p2, p1)       # whatever the number of threads
         assert_allclose(p1.ravel(), np.ravel(pr), rtol=0, atol=tol)
         assert_allclose(p1, pb, rtol=0, atol=tol)
-    assert not np.array_equal(small[1][0], weights[0])
     # The kernels sum in another order than BLAS: had the engine taken
-    # BLAS in both runs, the first layer's weights would be the same bits.
-    assert not np.array_equal(small[1][0], blas[0])
+    # BLAS in both runs, every layer's weights would be the same bits.
+    for l in range(len(sizes) - 1):
+        assert not np.array_equal(small[1][l], weights[l])
+        assert not np.array_equal(small[1][l], blas[l])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -421,9 +421,10 @@ def test_gemm_refuses_mismatched_shapes():
 
 
 # ---------------------------------------------------------------------------
-# The first layer's small products (csrc/fastbp_small_gemm.c), float32 and
-# float64 on processors with AVX-512: the mini-batch's rows are read where
-# they lie in the data set, through a table of row pointers.
+# The small products (csrc/fastbp_small_gemm.c) of narrow layers, float32
+# and float64 on processors with AVX-512: the feedforward and BP4 products
+# take their inputs through a table of row pointers (the first layer's,
+# rows of the data set where they lie), BP2's a block of columns.
 
 needs_small_gemm = pytest.mark.skipif(not _engine.SMALL_GEMM,
                                       reason="the small kernels need AVX-512")
@@ -503,6 +504,43 @@ def test_small_products_give_the_same_bits_in_blocks_of_rows(mnk, dtype):
         assert_array_equal(np.vstack([top, bottom]), stepped)
 
 
+# (m samples, k neurons in the layer above, n columns, block lo:hi of them)
+NN_SHAPES = [(1, 1, 1, 0, 1), (10, 10, 30, 0, 16), (10, 10, 30, 16, 30), (7, 3, 40, 5, 38),
+             (32, 48, 96, 0, 96), (11, 20, 17, 1, 17), (5, 1, 64, 32, 64), (6, 9, 33, 0, 33)]
+
+
+@needs_small_gemm
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", NN_SHAPES)
+def test_small_bp2_product_writes_its_block_only(shape, dtype):
+    m, k, n, lo, hi = shape
+    rng = rng_for("small-nn", *shape)
+    D = rng.standard_normal((m, k)).astype(dtype)
+    W = rng.standard_normal((k, n)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype=dtype)
+    _engine._small_gemm_nn(D, W, lo, hi, out)
+    scale = np.abs(f64(D)) @ np.abs(f64(W[:, lo:hi]))
+    assert_allclose(out[:, lo:hi], f64(D) @ f64(W[:, lo:hi]), rtol=0,
+                    atol=SMALL_RTOL[dtype] * scale.max())
+    assert np.isnan(out[:, :lo]).all() and np.isnan(out[:, hi:]).all()
+
+
+@needs_small_gemm
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_small_bp2_product_gives_the_same_bits_in_blocks_of_columns(dtype):
+    m, k, n = 10, 12, 45
+    rng = rng_for("small-nn-blocks", m, k, n)
+    D = rng.standard_normal((m, k)).astype(dtype)
+    W = rng.standard_normal((k, n)).astype(dtype)
+    whole = np.empty((m, n), dtype=dtype)
+    _engine._small_gemm_nn(D, W, 0, n, whole)
+    for cut in range(1, n):
+        parts = np.empty((m, n), dtype=dtype)
+        _engine._small_gemm_nn(D, W, 0, cut, parts)
+        _engine._small_gemm_nn(D, W, cut, n, parts)
+        assert_array_equal(parts, whole)
+
+
 @needs_small_gemm
 def test_small_products_refuse_arrays_that_do_not_fit():
     X, rows, W, D = small_problem(4, 3, 9, 4)
@@ -514,3 +552,7 @@ def test_small_products_refuse_arrays_that_do_not_fit():
         _engine._small_gemm_nt(X, np.array([0, X.shape[0]], dtype=np.intp), W)
     with pytest.raises((ValueError, TypeError)):     # one dtype for all arrays
         _engine._small_gemm_nt(X.astype(np.float32), rows, W)
+    with pytest.raises(ValueError):
+        _engine._small_gemm_nn(D, W[:2], 0, 9, np.empty((4, 9)))
+    with pytest.raises(ValueError):
+        _engine._small_gemm_nn(D, W[:3], 3, 3, np.empty((4, 9)))
