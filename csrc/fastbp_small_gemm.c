@@ -61,6 +61,24 @@ static inline void prefetch_lines(const void *const *next, ptrdiff_t m,
             __builtin_prefetch((const char *)next[s] + 64 * line, 0, 2);
 }
 
+/* v[q] + v[q + 4], then + the pair 2 lanes on, then + the next lane: the
+ * lanes of v added halves first, as hsum's comment says. */
+INLINE double hsum_pd(__m512d v)
+{
+    __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+    __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+}
+
+/* The same for 16 floats: 8 lanes on, 4, 2, 1. */
+INLINE float hsum_ps(__m512 v)
+{
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(p, _mm_shuffle_ps(p, p, 1)));
+}
+
 /* double: 8 in a vector */
 #define REAL double
 #define S _d
@@ -75,6 +93,7 @@ static inline void prefetch_lines(const void *const *next, ptrdiff_t m,
 #define V_ZERO _mm512_setzero_pd
 #define V_MUL _mm512_mul_pd
 #define V_FMADD _mm512_fmadd_pd
+#define V_HSUM hsum_pd
 #include "fastbp_small_gemm_impl.h"
 #undef REAL
 #undef S
@@ -89,6 +108,7 @@ static inline void prefetch_lines(const void *const *next, ptrdiff_t m,
 #undef V_ZERO
 #undef V_MUL
 #undef V_FMADD
+#undef V_HSUM
 
 /* float: 16 in a vector */
 #define REAL float
@@ -104,6 +124,7 @@ static inline void prefetch_lines(const void *const *next, ptrdiff_t m,
 #define V_ZERO _mm512_setzero_ps
 #define V_MUL _mm512_mul_ps
 #define V_FMADD _mm512_fmadd_ps
+#define V_HSUM hsum_ps
 #include "fastbp_small_gemm_impl.h"
 #undef REAL
 #undef S
@@ -118,6 +139,7 @@ static inline void prefetch_lines(const void *const *next, ptrdiff_t m,
 #undef V_ZERO
 #undef V_MUL
 #undef V_FMADD
+#undef V_HSUM
 
 #endif /* FBP_HAVE_SMALL_GEMM */
 

@@ -3,8 +3,8 @@
  * generic REAL and included by fastbp_small_gemm.c for double and for
  * float.  Expects REAL, S (the name suffix), VEC (AVX-512's vector of REAL),
  * NL (REALs in a vector), MASK (a mask of NL lanes), and the intrinsics as
- * V_LOADU, V_MASKZ_LOADU, V_STOREU, V_MASK_STOREU, V_SET1, V_ZERO, V_MUL
- * and V_FMADD; the helpers tile_step and prefetch_lines, and NT_S, NT_R,
+ * V_LOADU, V_MASKZ_LOADU, V_STOREU, V_MASK_STOREU, V_SET1, V_ZERO, V_MUL,
+ * V_FMADD and V_HSUM; the helpers tile_step and prefetch_lines, and NT_S, NT_R,
  * TN_R, TN_C, NN_S, NN_C, TARGET and INLINE.
  *
  * A row's last k % NL values are handled by masked loads and stores, which
@@ -15,16 +15,11 @@
 #define FBP_SG_CAT(a, b) FBP_SG_CAT_(a, b)
 #define FBP_SG(name) FBP_SG_CAT(name, S)
 
-/* The lanes of v added in a fixed order: halves, then quarters, ... */
+/* The lanes of v added in a fixed order: halves, then quarters, ... down
+ * to one lane, in vector registers (V_HSUM). */
 INLINE REAL FBP_SG(hsum)(VEC v)
 {
-    REAL t[NL];
-    int w, q;
-    V_STOREU(t, v);
-    for (w = NL / 2; w >= 1; w /= 2)
-        for (q = 0; q < w; q++)
-            t[q] = t[q] + t[q + w];
-    return t[0];
+    return V_HSUM(v);
 }
 
 /* The mask of the first n lanes (0 < n < NL). */
