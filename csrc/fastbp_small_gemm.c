@@ -98,20 +98,6 @@ INLINE float hsum_ps(__m512 v)
 #define V_FMADD _mm512_fmadd_pd
 #define V_HSUM hsum_pd
 #include "fastbp_small_gemm_impl.h"
-#undef REAL
-#undef S
-#undef VEC
-#undef NL
-#undef MASK
-#undef V_MASKZ_LOADU
-#undef V_MASK_STOREU
-#undef V_LOADU
-#undef V_STOREU
-#undef V_SET1
-#undef V_ZERO
-#undef V_MUL
-#undef V_FMADD
-#undef V_HSUM
 
 /* float: 16 in a vector */
 #define REAL float
@@ -129,20 +115,6 @@ INLINE float hsum_ps(__m512 v)
 #define V_FMADD _mm512_fmadd_ps
 #define V_HSUM hsum_ps
 #include "fastbp_small_gemm_impl.h"
-#undef REAL
-#undef S
-#undef VEC
-#undef NL
-#undef MASK
-#undef V_MASKZ_LOADU
-#undef V_MASK_STOREU
-#undef V_LOADU
-#undef V_STOREU
-#undef V_SET1
-#undef V_ZERO
-#undef V_MUL
-#undef V_FMADD
-#undef V_HSUM
 
 #endif /* FBP_HAVE_SMALL_GEMM */
 

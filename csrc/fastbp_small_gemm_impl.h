@@ -9,7 +9,8 @@
  *
  * A row's last k % NL values are handled by masked loads and stores, which
  * touch no memory in the lanes masked off.
- * Deliberately no include guard: it is included once per type.
+ * Deliberately no include guard: it is included once per type, and it
+ * undefines those parameters at its end.
  */
 #define FBP_SG_CAT_(a, b) a##b
 #define FBP_SG_CAT(a, b) FBP_SG_CAT_(a, b)
@@ -271,3 +272,18 @@ static TARGET void FBP_SG(nn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL 
 #undef FBP_SG
 #undef FBP_SG_CAT
 #undef FBP_SG_CAT_
+
+#undef REAL
+#undef S
+#undef VEC
+#undef NL
+#undef MASK
+#undef V_MASKZ_LOADU
+#undef V_MASK_STOREU
+#undef V_LOADU
+#undef V_STOREU
+#undef V_SET1
+#undef V_ZERO
+#undef V_MUL
+#undef V_FMADD
+#undef V_HSUM
