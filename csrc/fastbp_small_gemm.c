@@ -2,6 +2,8 @@
  * The kernels of fastbp_small_gemm.h, for processors with AVX-512, and the
  * run-time check that the processor has it.
  */
+#include <stdlib.h>
+
 #include "fastbp_small_gemm.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
@@ -129,52 +131,34 @@ int fbp_small_gemm_available(void)
 #endif
 }
 
+/* Without the kernels (fbp_small_gemm_available() is 0) these are never
+ * called; if they were, they would stop the program. */
 #ifdef FBP_HAVE_SMALL_GEMM
-#define FBP_SG_PUBLIC(REAL, S)                                                         \
-    void fbp_small_gemm_nt##S(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,                    \
-                              const REAL *const *A, const REAL *W, ptrdiff_t ldw,       \
-                              REAL *Z, ptrdiff_t ldz)                                   \
-    {                                                                                   \
-        nt##S(m, n, k, A, W, ldw, Z, ldz);                                              \
-    }                                                                                   \
-    void fbp_small_gemm_tn##S(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,        \
-                              const REAL *D, ptrdiff_t ldd, const REAL *const *A,       \
-                              REAL beta, REAL *W, ptrdiff_t ldw,                        \
-                              const REAL *const *next, ptrdiff_t m_next)                \
-    {                                                                                   \
-        tn##S(m, n, k, alpha, D, ldd, A, beta, W, ldw, next, m_next);                   \
-    }                                                                                   \
-    void fbp_small_gemm_nn##S(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *D,     \
-                              ptrdiff_t ldd, const REAL *W, ptrdiff_t ldw, REAL *O,     \
-                              ptrdiff_t ldo)                                            \
-    {                                                                                   \
-        nn##S(m, n, k, D, ldd, W, ldw, O, ldo);                                         \
-    }
+#define FBP_SG_RUN(call) call
 #else
-/* Never called where fbp_small_gemm_available() is 0. */
+#define FBP_SG_RUN(call) abort()
+#endif
+
 #define FBP_SG_PUBLIC(REAL, S)                                                         \
     void fbp_small_gemm_nt##S(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,                    \
                               const REAL *const *A, const REAL *W, ptrdiff_t ldw,       \
                               REAL *Z, ptrdiff_t ldz)                                   \
     {                                                                                   \
-        (void)m; (void)n; (void)k; (void)A; (void)W; (void)ldw; (void)Z; (void)ldz;     \
+        FBP_SG_RUN(nt##S(m, n, k, A, W, ldw, Z, ldz));                                  \
     }                                                                                   \
     void fbp_small_gemm_tn##S(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,        \
                               const REAL *D, ptrdiff_t ldd, const REAL *const *A,       \
                               REAL beta, REAL *W, ptrdiff_t ldw,                        \
                               const REAL *const *next, ptrdiff_t m_next)                \
     {                                                                                   \
-        (void)m; (void)n; (void)k; (void)alpha; (void)D; (void)ldd; (void)A;            \
-        (void)beta; (void)W; (void)ldw; (void)next; (void)m_next;                       \
+        FBP_SG_RUN(tn##S(m, n, k, alpha, D, ldd, A, beta, W, ldw, next, m_next));       \
     }                                                                                   \
     void fbp_small_gemm_nn##S(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *D,     \
                               ptrdiff_t ldd, const REAL *W, ptrdiff_t ldw, REAL *O,     \
                               ptrdiff_t ldo)                                            \
     {                                                                                   \
-        (void)m; (void)n; (void)k; (void)D; (void)ldd; (void)W; (void)ldw; (void)O;     \
-        (void)ldo;                                                                      \
+        FBP_SG_RUN(nn##S(m, n, k, D, ldd, W, ldw, O, ldo));                             \
     }
-#endif
 
 FBP_SG_PUBLIC(double, _d)
 FBP_SG_PUBLIC(float, _f)
