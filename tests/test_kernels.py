@@ -6,6 +6,8 @@ same inputs; tolerances are rtol 1e-12 (float64) and 1e-5 (float32), with
 an absolute floor of rtol times the size of the terms that were summed
 where a sum can cancel.
 """
+import ctypes
+import mmap
 import zlib
 
 import numpy as np
@@ -539,6 +541,62 @@ def test_small_bp2_product_gives_the_same_bits_in_blocks_of_columns(dtype):
         _engine._small_gemm_nn(D, W, 0, cut, parts)
         _engine._small_gemm_nn(D, W, cut, n, parts)
         assert_array_equal(parts, whole)
+
+
+class GuardedArrays:
+    """Arrays that end where a page the process may not touch begins, so
+    that a kernel reading or writing one value past an array's end stops
+    the process (SIGSEGV) instead of passing unseen."""
+
+    PAGE = mmap.PAGESIZE
+
+    def __init__(self):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        self.keep = []
+
+    def __call__(self, values):
+        values = np.ascontiguousarray(values)
+        pages = -(-values.nbytes // self.PAGE) + 1
+        buf = mmap.mmap(-1, pages * self.PAGE)
+        base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+        guard = base + (pages - 1) * self.PAGE
+        assert self.libc.mprotect(guard, self.PAGE, 0) == 0      # PROT_NONE
+        out = np.frombuffer(buf, dtype=values.dtype, count=values.size,
+                            offset=(pages - 1) * self.PAGE - values.nbytes)
+        out = out.reshape(values.shape)
+        out[...] = values
+        self.keep.append(buf)
+        return out
+
+
+@needs_small_gemm
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_small_kernels_touch_nothing_past_their_arrays(dtype):
+    # Row ends are masked vector steps: every array here ends at a guard
+    # page, with rows of 1 to 33 values (none, part of or several vectors).
+    guarded = GuardedArrays()
+    rng = rng_for("small-guard", np.dtype(dtype).name)
+    for m in (1, 5, 10, 32):
+        for n in (1, 3, 16, 17):
+            for k in (1, 7, 8, 15, 16, 17, 30, 33):
+                X = guarded(rng.standard_normal((m, k)).astype(dtype))
+                rows = np.arange(m, dtype=np.intp)
+                W = guarded(rng.standard_normal((n, k)).astype(dtype))
+                D = guarded(rng.standard_normal((m, n)).astype(dtype))
+                rtol = SMALL_RTOL[dtype]
+                scale = np.abs(f64(X)) @ np.abs(f64(W)).T
+                assert_allclose(_engine._small_gemm_nt(X, rows, W), f64(X) @ f64(W).T,
+                                rtol=0, atol=rtol * scale.max())
+                expected = f64(W) - 0.5 * f64(D).T @ f64(X)
+                scale = np.abs(f64(W)) + 0.5 * np.abs(f64(D)).T @ np.abs(f64(X))
+                _engine._small_gemm_tn(-0.5, D, X, rows, 1.0, W)
+                assert_allclose(W, expected, rtol=0, atol=rtol * scale.max())
+                Wk = guarded(rng.standard_normal((n, k)).astype(dtype))
+                out = guarded(np.zeros((m, k), dtype=dtype))
+                _engine._small_gemm_nn(D, Wk, 0, k, out)
+                scale = np.abs(f64(D)) @ np.abs(f64(Wk))
+                assert_allclose(out, f64(D) @ f64(Wk), rtol=0, atol=rtol * scale.max())
 
 
 @needs_small_gemm
