@@ -280,13 +280,18 @@ cdef void _set_threads(Layers *net, int T) noexcept nogil:
         net.sense[t] = 0
 
 
-cdef inline void _row_pointers(const void **table, const floating *a, Py_ssize_t ld,
-                               Py_ssize_t m) noexcept nogil:
-    """table[s] = the row s of a, rows ld apart, for s < m (<= SMALL_ROWS):
-    how the small kernels take a layer's activations."""
+cdef inline const void **_small_rows(Layers *net, int t, Py_ssize_t l, const void **table,
+                                     const floating *a_in, Py_ssize_t ld_in,
+                                     Py_ssize_t m) noexcept nogil:
+    """The m rows of A^{l-1} as layer l's small kernels take them: for layer
+    1 thread t's table of the inputs (filled by _train), else `table`
+    (SMALL_ROWS entries) filled with the rows of a_in, ld_in apart."""
     cdef Py_ssize_t s
+    if l == 1:
+        return net.x_rows + t * net.x_rows_ld
     for s in range(m):
-        table[s] = a + s * ld
+        table[s] = a_in + s * ld_in
+    return table
 
 
 cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
@@ -298,23 +303,22 @@ cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
     cdef const floating *a_in
     cdef floating *a_out
     cdef const void *table[SMALL_ROWS]
+    cdef const void **rows_in = NULL
     for l in range(1, L):
         n_in = <int> net.sizes[l - 1]
         ld_in = <int> net.ld[l - 1]
         ld_out = <int> net.ld[l]
         a_in = a0 if l == 1 else <floating *> net.A[l - 1]
         a_out = <floating *> net.A[l]
+        if net.small[l]:
+            rows_in = _small_rows(net, t, l, table, a_in, ld_in, m)
         net.zmax[t * L + l] = 0
         for k in range(_first_block(net, t, l), _first_block(net, t + 1, l)):
             lo = _bound(net, l, k)
             hi = _bound(net, l, k + 1)
             # Z^l[:, own] = A^{l-1} (W^l[own, :])^T
-            if l == 1 and net.small[1]:
-                small_gemm_nt(m, hi - lo, n_in, net.x_rows + t * net.x_rows_ld,
-                              <floating *> net.W[l] + lo * n_in, n_in, a_out + lo, ld_out)
-            elif net.small[l]:
-                _row_pointers(table, a_in, ld_in, m)
-                small_gemm_nt(m, hi - lo, n_in, table,
+            if net.small[l]:
+                small_gemm_nt(m, hi - lo, n_in, rows_in,
                               <floating *> net.W[l] + lo * n_in, n_in, a_out + lo, ld_out)
             else:
                 gemm_rowmajor(NoTrans, Trans, <int> m, <int> (hi - lo), n_in,
@@ -464,26 +468,27 @@ cdef void _update(Layers *net, const floating *a0, floating eta, floating decay,
     cdef floating alpha = -eta / m
     cdef const floating *a_in
     cdef const void *table[SMALL_ROWS]
+    cdef const void **rows_in = NULL
+    cdef const void **rows_next = NULL
     for l in range(1, net.L):
         n_in = <int> net.sizes[l - 1]
         ld_in = <int> net.ld[l - 1]
         ld_out = <int> net.ld[l]
         a_in = a0 if l == 1 else <floating *> net.A[l - 1]
+        if net.small[l]:
+            rows_in = _small_rows(net, t, l, table, a_in, ld_in, m)
+            # layer 1's kernel also fetches the inputs of a later mini-batch
+            # (see _train), in the thread's first block
+            rows_next = net.x_next + t * net.x_rows_ld if l == 1 else NULL
         for k in range(_first_block(net, t, l), _first_block(net, t + 1, l)):
             lo = _bound(net, l, k)
             hi = _bound(net, l, k + 1)
             # W^l[own] <- decay W^l[own] - (eta/m) (D^l[:, own])^T A^{l-1}  (BP4)
-            if l == 1 and net.small[1]:
+            if net.small[l]:
                 small_gemm_tn(m, hi - lo, n_in, alpha, <floating *> net.D[l] + lo, ld_out,
-                              net.x_rows + t * net.x_rows_ld,
-                              decay, <floating *> net.W[l] + lo * n_in, n_in,
-                              net.x_next + t * net.x_rows_ld,
-                              net.x_next_count if k == _first_block(net, t, l) else 0)
-            elif net.small[l]:
-                _row_pointers(table, a_in, ld_in, m)
-                small_gemm_tn(m, hi - lo, n_in, alpha, <floating *> net.D[l] + lo, ld_out,
-                              table, decay, <floating *> net.W[l] + lo * n_in, n_in,
-                              NULL, 0)
+                              rows_in, decay, <floating *> net.W[l] + lo * n_in, n_in,
+                              rows_next, net.x_next_count
+                              if rows_next != NULL and k == _first_block(net, t, l) else 0)
             else:
                 gemm_rowmajor(Trans, NoTrans, <int> (hi - lo), n_in, <int> m,
                               alpha, <floating *> net.D[l] + lo, ld_out,
