@@ -5,7 +5,7 @@
  * functions and their derivatives, the output error BP1, the factor
  * sigma'(z) of BP2, the bias update BP3, and the gather of a mini-batch.
  * The matrix products themselves (feedforward, BP2, BP4) are BLAS calls
- * made from fastbp/_engine.pyx, or for a narrow first layer the kernels of
+ * made from fastbp/_engine.pyx, or for narrow layers the kernels of
  * fastbp_small_gemm.h.
  *
  * Matrices are row-major, one sample per row: an m x n matrix M has

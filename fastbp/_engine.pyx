@@ -1257,9 +1257,9 @@ cdef class _Buffers:
     not start on a cache line are replaced by aligned copies, which
     _copy_back() writes into the caller's arrays.  With small (and gather),
     small_layers' flags, the epoch loop takes the small kernels for the
-    layers it names: decided from the
-    batch size, never from a call's number of samples, so that an epoch cut
-    into several calls trains exactly as one call does."""
+    layers it names: decided from the batch size, never from a call's number
+    of samples, so that an epoch cut into several calls trains exactly as
+    one call does."""
     cdef Layers net
     cdef list keep      # the arrays the pointers point into
     cdef readonly list layers   # A^1 .. A^{L-1} as (rows, n_l) NumPy views

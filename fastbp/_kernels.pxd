@@ -140,8 +140,7 @@ cdef extern from "fastbp_book.h" nogil:
                        int wide)
 
 
-
-# The first layer's products for a mini-batch of a few samples, its inputs
+# A narrow layer's products for a mini-batch of a few samples, its inputs
 # read through a table of row pointers (csrc/fastbp_small_gemm.h), on
 # processors with AVX-512.
 cdef extern from "fastbp_small_gemm.h" nogil:
