@@ -32,6 +32,9 @@
 /* BP2 tiles: NN_S samples by NN_C vectors of columns. */
 #define NN_S 5
 #define NN_C 2
+/* The tiles of both, as comb_tile holds them: the larger of each side. */
+#define COMB_X 5
+#define COMB_C 4
 
 /* The step between the row tiles visited one after the other in a block
  * of columns: tile q * step (mod the number of tiles), for q = 0, 1, ...

@@ -5,7 +5,7 @@
  * NL (REALs in a vector), MASK (a mask of NL lanes), and the intrinsics as
  * V_LOADU, V_MASKZ_LOADU, V_STOREU, V_MASK_STOREU, V_SET1, V_ZERO, V_MUL,
  * V_FMADD and V_HSUM; the helpers tile_step and prefetch_lines, and NT_S, NT_R,
- * TN_R, TN_C, NN_S, NN_C, TARGET and INLINE.
+ * TN_R, TN_C, NN_S, NN_C, COMB_X, COMB_C, TARGET and INLINE.
  *
  * A row's last k % NL values are handled by masked loads and stores, which
  * touch no memory in the lanes masked off.
@@ -104,65 +104,81 @@ static TARGET void FBP_SG(nt)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL 
 #undef NT_ROWS
 #undef NT_CASE
 
-/* BP4 tile: W[r, j] <- beta W[r, j] + alpha sum_s D[s, r] A[s][j] for r < nr
- * (<= TN_R, a constant where inlined) and the nc vectors of columns from j0
- * (nc <= TN_C), the last one cut to the lanes of `last` (all lanes: ~0).
- * The sum runs over s in order, its first product rounded and the others
- * fused; then W <- fma(sum, alpha, beta W), beta W not computed when beta is
- * 1. */
-INLINE void FBP_SG(tn_tile)(const int nr, const int nc, ptrdiff_t m, REAL alpha,
-                            const REAL *D, ptrdiff_t ldd, const REAL *const *A, ptrdiff_t j0,
-                            REAL beta, REAL *W, ptrdiff_t ldw, const int masked, MASK last)
+/* The tile of BP4 and BP2: rows x < nx of a result (nx <= COMB_X, a
+ * constant where inlined), on the nc vectors of columns from j0 (nc <=
+ * COMB_C), each the combination of nt rows
+ *
+ *   sum_t C[t ct + x cx] row_t[j0 ..]   row_t = rows[t], or base + t ldb
+ *                                       where strided
+ *
+ * summed over t in order, its first product rounded and the others fused.
+ * With update, out[x] <- fma(sum, alpha, beta out[x]) (beta out[x] not
+ * computed when beta is 1), else out[x] <- sum.  The last vector is cut to
+ * the lanes of `last` where masked.  strided, update and masked are
+ * constants where inlined. */
+INLINE void FBP_SG(comb_tile)(const int nx, const int nc, ptrdiff_t nt, const REAL *C,
+                              ptrdiff_t ct, ptrdiff_t cx, const int strided,
+                              const REAL *const *rows, const REAL *base, ptrdiff_t ldb,
+                              ptrdiff_t j0, const int update, REAL alpha, REAL beta,
+                              REAL *out, ptrdiff_t ldo, const int masked, MASK last)
 {
-    VEC acc[TN_R][TN_C], a[TN_C];
-    ptrdiff_t s;
-    int r, c;
-#define TN_LOAD(c, p) (masked && (c) == nc - 1 ? V_MASKZ_LOADU(last, p) : V_LOADU(p))
+    VEC acc[COMB_X][COMB_C], a[COMB_C];
+    ptrdiff_t t;
+    int x, c;
+#define COMB_ROW(t) ((strided ? base + (t) * ldb : rows[t]) + j0)
+#define COMB_LOAD(c, p) (masked && (c) == nc - 1 ? V_MASKZ_LOADU(last, p) : V_LOADU(p))
 #pragma GCC unroll 8
     for (c = 0; c < nc; c++)
-        a[c] = TN_LOAD(c, A[0] + j0 + c * NL);
+        a[c] = COMB_LOAD(c, COMB_ROW(0) + c * NL);
 #pragma GCC unroll 8
-    for (r = 0; r < nr; r++)
-#pragma GCC unroll 8
-        for (c = 0; c < nc; c++)
-            acc[r][c] = V_MUL(a[c], V_SET1(D[r]));
-    for (s = 1; s < m; s++) {
+    for (x = 0; x < nx; x++)
 #pragma GCC unroll 8
         for (c = 0; c < nc; c++)
-            a[c] = TN_LOAD(c, A[s] + j0 + c * NL);
+            acc[x][c] = V_MUL(a[c], V_SET1(C[x * cx]));
+    for (t = 1; t < nt; t++) {
 #pragma GCC unroll 8
-        for (r = 0; r < nr; r++) {
-            VEC d = V_SET1(D[s * ldd + r]);
+        for (c = 0; c < nc; c++)
+            a[c] = COMB_LOAD(c, COMB_ROW(t) + c * NL);
+#pragma GCC unroll 8
+        for (x = 0; x < nx; x++) {
+            VEC d = V_SET1(C[t * ct + x * cx]);
 #pragma GCC unroll 8
             for (c = 0; c < nc; c++)
-                acc[r][c] = V_FMADD(a[c], d, acc[r][c]);
+                acc[x][c] = V_FMADD(a[c], d, acc[x][c]);
         }
     }
 #pragma GCC unroll 8
-    for (r = 0; r < nr; r++)
+    for (x = 0; x < nx; x++)
 #pragma GCC unroll 8
         for (c = 0; c < nc; c++) {
-            REAL *p = W + r * ldw + j0 + c * NL;
-            VEC w = TN_LOAD(c, p);
-            if (beta != 1)
-                w = V_MUL(w, V_SET1(beta));
-            w = V_FMADD(acc[r][c], V_SET1(alpha), w);
+            REAL *p = out + x * ldo + j0 + c * NL;
+            VEC v = acc[x][c];
+            if (update) {
+                VEC w = COMB_LOAD(c, p);
+                if (beta != 1)
+                    w = V_MUL(w, V_SET1(beta));
+                v = V_FMADD(v, V_SET1(alpha), w);
+            }
             if (masked && c == nc - 1)
-                V_MASK_STOREU(p, last, w);
+                V_MASK_STOREU(p, last, v);
             else
-                V_STOREU(p, w);
+                V_STOREU(p, v);
         }
-#undef TN_LOAD
+#undef COMB_LOAD
+#undef COMB_ROW
 }
 
+/* BP4 (W <- beta W + alpha D^T A): row x of the tile is row r + x of W, the
+ * combination of the samples' inputs A[s] with coefficients D[s, r + x]. */
+#define TN_TILE(nr, nc, msk, lst)                                                     \
+    FBP_SG(comb_tile)(nr, nc, m, D + r, ldd, 1, 0, A, NULL, 0, j, 1, alpha, beta,       \
+                      W + r * ldw, ldw, msk, lst)
 #define TN_CASE(nr, nc)                                                                \
     case (nr) * 8 + (nc):                                                              \
         if (tail)                                                                      \
-            FBP_SG(tn_tile)(nr, nc, m, alpha, D + r, ldd, A, j, beta, W + r * ldw, ldw,\
-                            1, tail);                                                  \
+            TN_TILE(nr, nc, 1, tail);                                                  \
         else                                                                           \
-            FBP_SG(tn_tile)(nr, nc, m, alpha, D + r, ldd, A, j, beta, W + r * ldw, ldw,\
-                            0, 0);                                                     \
+            TN_TILE(nr, nc, 0, 0);                                                     \
         break;
 #define TN_ROWS(nr) TN_CASE(nr, 1) TN_CASE(nr, 2) TN_CASE(nr, 3) TN_CASE(nr, 4)
 
@@ -193,60 +209,19 @@ static TARGET void FBP_SG(tn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,
 
 #undef TN_ROWS
 #undef TN_CASE
+#undef TN_TILE
 
-/* BP2 tile: O[s, j] = sum_i D[s, i] W[i, j] for s < ns (<= NN_S, a constant
- * where inlined) and the nc vectors of columns from j0 (nc <= NN_C), the
- * last one cut to the lanes of `last` where masked.  The sum runs over i in
- * order, its first product rounded and the others fused. */
-INLINE void FBP_SG(nn_tile)(const int ns, const int nc, ptrdiff_t k, const REAL *D,
-                            ptrdiff_t ldd, const REAL *W, ptrdiff_t ldw, ptrdiff_t j0,
-                            REAL *O, ptrdiff_t ldo, const int masked, MASK last)
-{
-    VEC acc[NN_S][NN_C], w[NN_C];
-    ptrdiff_t i;
-    int s, c;
-#define NN_LOAD(c, p) (masked && (c) == nc - 1 ? V_MASKZ_LOADU(last, p) : V_LOADU(p))
-#pragma GCC unroll 8
-    for (c = 0; c < nc; c++)
-        w[c] = NN_LOAD(c, W + j0 + c * NL);
-#pragma GCC unroll 8
-    for (s = 0; s < ns; s++)
-#pragma GCC unroll 8
-        for (c = 0; c < nc; c++)
-            acc[s][c] = V_MUL(w[c], V_SET1(D[s * ldd]));
-    for (i = 1; i < k; i++) {
-#pragma GCC unroll 8
-        for (c = 0; c < nc; c++)
-            w[c] = NN_LOAD(c, W + i * ldw + j0 + c * NL);
-#pragma GCC unroll 8
-        for (s = 0; s < ns; s++) {
-            VEC d = V_SET1(D[s * ldd + i]);
-#pragma GCC unroll 8
-            for (c = 0; c < nc; c++)
-                acc[s][c] = V_FMADD(w[c], d, acc[s][c]);
-        }
-    }
-#pragma GCC unroll 8
-    for (s = 0; s < ns; s++)
-#pragma GCC unroll 8
-        for (c = 0; c < nc; c++) {
-            REAL *p = O + s * ldo + j0 + c * NL;
-            if (masked && c == nc - 1)
-                V_MASK_STOREU(p, last, acc[s][c]);
-            else
-                V_STOREU(p, acc[s][c]);
-        }
-#undef NN_LOAD
-}
-
-#define NN_CASE(ns, nc)                                                                  \
-    case (ns) * 8 + (nc):                                                                \
-        if (tail)                                                                        \
-            FBP_SG(nn_tile)(ns, nc, k, D + s * ldd, ldd, W, ldw, j, O + s * ldo, ldo, 1, \
-                            tail);                                                       \
-        else                                                                             \
-            FBP_SG(nn_tile)(ns, nc, k, D + s * ldd, ldd, W, ldw, j, O + s * ldo, ldo, 0, \
-                            0);                                                          \
+/* BP2 (O = D W): row x of the tile is row s + x of O, the combination of
+ * the rows of W with coefficients D[s + x, i]. */
+#define NN_TILE(ns, nc, msk, lst)                                                     \
+    FBP_SG(comb_tile)(ns, nc, k, D + s * ldd, 1, ldd, 1, NULL, W, ldw, j, 0, 1, 0,      \
+                      O + s * ldo, ldo, msk, lst)
+#define NN_CASE(ns, nc)                                                                \
+    case (ns) * 8 + (nc):                                                              \
+        if (tail)                                                                      \
+            NN_TILE(ns, nc, 1, tail);                                                  \
+        else                                                                           \
+            NN_TILE(ns, nc, 0, 0);                                                     \
         break;
 #define NN_SAMPLES(ns) NN_CASE(ns, 1) NN_CASE(ns, 2)
 
@@ -269,6 +244,7 @@ static TARGET void FBP_SG(nn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL 
 
 #undef NN_SAMPLES
 #undef NN_CASE
+#undef NN_TILE
 #undef FBP_SG
 #undef FBP_SG_CAT
 #undef FBP_SG_CAT_
