@@ -439,9 +439,9 @@ SMALL_SHAPES = [(1, 1, 1), (10, 16, 784), (10, 14, 784), (3, 5, 13), (7, 9, 8),
                 (12, 33, 40), (5, 4, 17), (11, 30, 100), (2, 3, 5), (32, 64, 785),
                 (6, 7, 48), (4, 6, 56)]
 
-# Relative to the sum of the products' magnitudes: the kernels against the
-# same products in float64 arithmetic (NumPy's, on the same inputs).
-SMALL_RTOL = {np.float64: 1e-12, np.float32: 1e-5}
+# Tolerances are rtol(dtype) times the sum of the products' magnitudes: the
+# kernels against the same products in float64 arithmetic (NumPy's, on the
+# same inputs).
 
 
 def small_problem(m, n, k, seed, dtype=np.float64):
@@ -468,7 +468,7 @@ def test_small_feedforward_product(mnk, dtype):
     Z = _engine._small_gemm_nt(X, rows, W)
     assert Z.dtype == dtype
     scale = np.abs(f64(X[rows])) @ np.abs(f64(W)).T
-    assert_allclose(Z, f64(X[rows]) @ f64(W).T, rtol=0, atol=SMALL_RTOL[dtype] * scale.max())
+    assert_allclose(Z, f64(X[rows]) @ f64(W).T, rtol=0, atol=rtol(dtype) * scale.max())
 
 
 @needs_small_gemm
@@ -482,7 +482,7 @@ def test_small_bp4_step(mnk, alpha, beta, dtype):
     scale = np.abs(beta * f64(W)) + abs(alpha) * (np.abs(f64(D)).T @ np.abs(f64(X[rows])))
     _engine._small_gemm_tn(alpha, D, X, rows, beta, W)
     assert W.dtype == dtype
-    assert_allclose(W, expected, rtol=0, atol=SMALL_RTOL[dtype] * scale.max())
+    assert_allclose(W, expected, rtol=0, atol=rtol(dtype) * scale.max())
 
 
 @needs_small_gemm
@@ -523,7 +523,7 @@ def test_small_bp2_product_writes_its_block_only(shape, dtype):
     _engine._small_gemm_nn(D, W, lo, hi, out)
     scale = np.abs(f64(D)) @ np.abs(f64(W[:, lo:hi]))
     assert_allclose(out[:, lo:hi], f64(D) @ f64(W[:, lo:hi]), rtol=0,
-                    atol=SMALL_RTOL[dtype] * scale.max())
+                    atol=rtol(dtype) * scale.max())
     assert np.isnan(out[:, :lo]).all() and np.isnan(out[:, hi:]).all()
 
 
@@ -584,19 +584,19 @@ def test_small_kernels_touch_nothing_past_their_arrays(dtype):
                 rows = np.arange(m, dtype=np.intp)
                 W = guarded(rng.standard_normal((n, k)).astype(dtype))
                 D = guarded(rng.standard_normal((m, n)).astype(dtype))
-                rtol = SMALL_RTOL[dtype]
+                tol = rtol(dtype)
                 scale = np.abs(f64(X)) @ np.abs(f64(W)).T
                 assert_allclose(_engine._small_gemm_nt(X, rows, W), f64(X) @ f64(W).T,
-                                rtol=0, atol=rtol * scale.max())
+                                rtol=0, atol=tol * scale.max())
                 expected = f64(W) - 0.5 * f64(D).T @ f64(X)
                 scale = np.abs(f64(W)) + 0.5 * np.abs(f64(D)).T @ np.abs(f64(X))
                 _engine._small_gemm_tn(-0.5, D, X, rows, 1.0, W)
-                assert_allclose(W, expected, rtol=0, atol=rtol * scale.max())
+                assert_allclose(W, expected, rtol=0, atol=tol * scale.max())
                 Wk = guarded(rng.standard_normal((n, k)).astype(dtype))
                 out = guarded(np.zeros((m, k), dtype=dtype))
                 _engine._small_gemm_nn(D, Wk, 0, k, out)
                 scale = np.abs(f64(D)) @ np.abs(f64(Wk))
-                assert_allclose(out, f64(D) @ f64(Wk), rtol=0, atol=rtol * scale.max())
+                assert_allclose(out, f64(D) @ f64(Wk), rtol=0, atol=tol * scale.max())
 
 
 @needs_small_gemm
