@@ -91,10 +91,10 @@ BOOK_INLINE int book_weight_chunk(double *W_new, const double *W, const double *
 }
 
 FBP_CLONES
-int fbp_book_weight_step(double *W_new, const double *W, const double *D,
-                         ptrdiff_t ldd, const double *A, ptrdiff_t lda, ptrdiff_t m,
-                         ptrdiff_t n_out, ptrdiff_t n_in, double decay,
-                         double c, double limit)
+static int book_weight_step_portable(double *W_new, const double *W, const double *D,
+                                     ptrdiff_t ldd, const double *A, ptrdiff_t lda,
+                                     ptrdiff_t m, ptrdiff_t n_out, ptrdiff_t n_in,
+                                     double decay, double c, double limit)
 {
     ptrdiff_t i, j0, w;
     int bad = 0;
@@ -114,6 +114,102 @@ int fbp_book_weight_step(double *W_new, const double *W, const double *D,
         }
     }
     return !bad;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+
+#define BOOK_AVX512 __attribute__((target("avx512f")))
+#define BOOK_VECTORS (BOOK_CHUNK / 8)
+
+/* The same sums and step as book_weight_chunk, with AVX-512 registers
+ * named: row i's nv vectors of 8 columns (nv a constant where inlined),
+ * the last one masked by `last` (0xff for a whole vector).  GCC's
+ * vectorization of book_weight_chunk zeroes its sums in memory and keeps
+ * some of them there between the loops; this ran W1's step (10 samples,
+ * 784 columns) about 1.6 times as fast, with the same bits. */
+BOOK_INLINE BOOK_AVX512 int book_weight_vectors(double *W_new, const double *W,
+                                                const double *D, ptrdiff_t ldd,
+                                                const double *A, ptrdiff_t lda,
+                                                ptrdiff_t m, const int nv, __mmask8 last,
+                                                __m512d decay, __m512d c, __m512d limit)
+{
+    __m512d s[BOOK_VECTORS];
+    __mmask8 bad = 0;
+    ptrdiff_t k;
+    int v;
+    for (v = 0; v < nv; v++)
+        s[v] = _mm512_setzero_pd();
+    for (k = 0; k < m; k++) {
+        const __m512d d = _mm512_set1_pd(D[k * ldd]);
+        const double *a = A + k * lda;
+        for (v = 0; v < nv - 1; v++)                /* nabla_w + delta a^T */
+            s[v] = _mm512_add_pd(s[v], _mm512_mul_pd(d, _mm512_loadu_pd(a + 8 * v)));
+        s[v] = _mm512_add_pd(s[v], _mm512_mul_pd(d, _mm512_maskz_loadu_pd(last, a + 8 * v)));
+    }
+    for (v = 0; v < nv; v++) {
+        /* (1-eta*(lmbda/n))*w - (eta/m)*nabla_w */
+        const __mmask8 mask = v < nv - 1 ? 0xff : last;
+        const __m512d x = _mm512_sub_pd(
+            _mm512_mul_pd(decay, _mm512_maskz_loadu_pd(mask, W + 8 * v)),
+            _mm512_mul_pd(c, s[v]));
+        _mm512_mask_storeu_pd(W_new + 8 * v, mask, x);
+        /* !(|x| <= limit): also true for NaN */
+        bad |= _mm512_mask_cmp_pd_mask(mask, _mm512_abs_pd(x), limit, _CMP_NLE_UQ);
+    }
+    return bad != 0;
+}
+
+BOOK_AVX512 static int book_weight_step_avx512(double *W_new, const double *W,
+                                               const double *D, ptrdiff_t ldd,
+                                               const double *A, ptrdiff_t lda, ptrdiff_t m,
+                                               ptrdiff_t n_out, ptrdiff_t n_in,
+                                               double decay, double c, double limit)
+{
+    const __m512d decay_v = _mm512_set1_pd(decay), c_v = _mm512_set1_pd(c);
+    const __m512d limit_v = _mm512_set1_pd(limit);
+    ptrdiff_t i, j0, w;
+    int bad = 0;
+    /* as book_weight_step_portable: column chunks outside, rows inside */
+    for (j0 = 0; j0 < n_in; j0 += BOOK_CHUNK) {
+        w = n_in - j0 < BOOK_CHUNK ? n_in - j0 : BOOK_CHUNK;
+        const int nv = (int)((w + 7) / 8);
+        const __mmask8 last = w % 8 ? (__mmask8)((1u << (w % 8)) - 1) : 0xff;
+        for (i = 0; i < n_out; i++) {
+            double *wn = W_new + i * n_in + j0;
+            const double *wo = W + i * n_in + j0;
+            /* a constant count of vectors for each case */
+#define BOOK_CASE(NV)                                                               \
+            case NV:                                                                \
+                bad |= book_weight_vectors(wn, wo, D + i, ldd, A + j0, lda, m, NV, last, \
+                                           decay_v, c_v, limit_v);                  \
+                break;
+            switch (nv) {
+            BOOK_CASE(1) BOOK_CASE(2) BOOK_CASE(3) BOOK_CASE(4)
+            BOOK_CASE(5) BOOK_CASE(6) BOOK_CASE(7) BOOK_CASE(8)
+            default: break;
+            }
+#undef BOOK_CASE
+        }
+    }
+    return !bad;
+}
+#endif
+
+int fbp_book_weight_step(double *W_new, const double *W, const double *D,
+                         ptrdiff_t ldd, const double *A, ptrdiff_t lda, ptrdiff_t m,
+                         ptrdiff_t n_out, ptrdiff_t n_in, double decay,
+                         double c, double limit, int wide)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (wide)
+        return book_weight_step_avx512(W_new, W, D, ldd, A, lda, m, n_out, n_in, decay, c,
+                                       limit);
+#else
+    (void)wide;
+#endif
+    return book_weight_step_portable(W_new, W, D, ldd, A, lda, m, n_out, n_in, decay, c,
+                                     limit);
 }
 
 int fbp_book_bias_step(double *b_new, const double *b, const double *D,

@@ -53,11 +53,12 @@ void fbp_book_times_derivative(double *delta, const double *a, ptrdiff_t n);
  * apart), A is m x n_in (rows lda apart), W and W_new are n_out x n_in
  * (rows n_in apart).
  * Returns 1 when every new weight is within [-limit, limit] (not NaN),
- * else 0. */
+ * else 0.  wide: use AVX-512's registers (only where fbp_book_gemv_wide());
+ * the same bits. */
 int fbp_book_weight_step(double *W_new, const double *W, const double *D,
                          ptrdiff_t ldd, const double *A, ptrdiff_t lda, ptrdiff_t m,
                          ptrdiff_t n_out, ptrdiff_t n_in, double decay,
-                         double c, double limit);
+                         double c, double limit, int wide);
 
 /* BP3 and the step for n biases: b_new[i] = b[i] - c * s_i,
  * s_i = ((0 + D[0, i]) + D[1, i]) + ..., D's rows ldd apart.  Returns 1

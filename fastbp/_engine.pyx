@@ -1833,10 +1833,12 @@ def _book_gemv_matches_dgemv():
 # layers train in the mini-batch form); whether it may share a layer's
 # feedforward out among threads by blocks of rows (else it runs on one); and
 # whether its feedforward may compute a mini-batch's products in one pass
-# over W (fbp_book_gemv; else one dgemv call per sample).
+# over W (fbp_book_gemv; else one dgemv call per sample); and whether its
+# kernels use AVX-512's registers (the same bits either way).
 BOOK_ARITHMETIC = _find_numpy_exp() and _dgemv_matches_numpy()
 BOOK_BLOCKS = BOOK_ARITHMETIC and _dgemv_blocks_match_numpy()
 BOOK_GEMV = BOOK_ARITHMETIC and _book_gemv_matches_dgemv()
+BOOK_WIDE = bool(fbp_book_gemv_wide())
 
 
 cdef struct BookLayers:
@@ -1859,7 +1861,7 @@ cdef struct BookLayers:
     Py_ssize_t *ld
     bint *split           # split[l]: the threads share out layer l's feedforward
     bint *gemv            # gemv[l]: layer l's products by fbp_book_gemv (see BOOK_GEMV)
-    int wide              # fbp_book_gemv's AVX-512 variant
+    int wide              # the AVX-512 variants of fbp_book_gemv and fbp_book_weight_step
     Py_ssize_t *rows      # rows[l*(MAX_BLOCKS+1) + t]: thread t's first neuron of layer l
     double *scratch       # thread t's scratch for -z and e^{-z}: 2 * widest values
     Py_ssize_t widest
@@ -1947,7 +1949,7 @@ cdef class _BookBuffers:
             self.net.sizes[l] = sizes[l]
             self.net.gemv[l] = (one_blas_thread and l > 0 and BOOK_GEMV
                                 and fbp_book_gemv_usable(sizes[l - 1]))
-        self.net.wide = fbp_book_gemv_wide()
+        self.net.wide = BOOK_WIDE and fbp_book_gemv_wide()
         _book_partition(&self.net, T)
         for l in range(L):
             # each thread's block of a split layer's row on its own lines
@@ -2088,7 +2090,7 @@ cdef bint _book_step(BookLayers *net, int cur, double eta, Py_ssize_t m,
         ok &= fbp_book_weight_step(net.W[1 - cur][l] + r0 * n_in, net.W[cur][l] + r0 * n_in,
                                    net.D[t * L + l] + r0, n_out, net.A[t * L + l - 1],
                                    net.ld[l - 1], m, r1 - r0, n_in, net.decay, c,
-                                   LIMIT_DOUBLE)
+                                   LIMIT_DOUBLE, net.wide)
         ok &= fbp_book_bias_step(net.b[1 - cur][l] + r0, net.b[cur][l] + r0,
                                  net.D[t * L + l] + r0, n_out, m, r1 - r0, c, LIMIT_DOUBLE)
     return ok
@@ -2325,20 +2327,25 @@ def _book_times_derivative(double[::1] delta, const double[::1] a):
 
 def _book_weight_step(double[:, ::1] W_new, const double[:, ::1] W,
                       const double[:, ::1] D, const double[:, :] A, double c,
-                      double decay=1.0, double limit=LIMIT_DOUBLE):
+                      double decay=1.0, double limit=LIMIT_DOUBLE, wide=None):
     """W_new <- decay W - c (sum over the rows k of D and A, in order, of
     D[k]^T A[k]); returns whether every new weight is within limit.  A's
-    rows may lie apart (a column slice of a wider array)."""
+    rows may lie apart (a column slice of a wider array).  wide: the
+    AVX-512 variant (default: where this processor has it, as the engine)."""
     cdef int ok
     cdef Py_ssize_t lda = _row_step(A)
+    cdef bint use_wide = fbp_book_gemv_wide() if wide is None else wide
     if (W_new.shape[0] != W.shape[0] or W_new.shape[1] != W.shape[1] or D.shape[1] != W.shape[0]
             or A.shape[1] != W.shape[1] or A.shape[0] != D.shape[0] or D.shape[0] == 0):
         raise ValueError("W_new, W (n_out x n_in), D (m x n_out) and A (m x n_in) do not fit")
     if lda < 0:
         raise ValueError("A's rows must be contiguous, in order")
+    if use_wide and not fbp_book_gemv_wide():
+        raise ValueError("this processor has no AVX-512")
     with nogil:
         ok = fbp_book_weight_step(&W_new[0, 0], &W[0, 0], &D[0, 0], D.shape[1], &A[0, 0],
-                                  lda, D.shape[0], W.shape[0], W.shape[1], decay, c, limit)
+                                  lda, D.shape[0], W.shape[0], W.shape[1], decay, c, limit,
+                                  use_wide)
     return bool(ok)
 
 

@@ -194,6 +194,21 @@ def test_without_the_batched_products_the_epochs_are_the_same(blocks, threads,
     assert_identical(ours, reference)
 
 
+@FOUR_BLOCKS
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_with_or_without_avx512_the_epochs_are_the_same(blocks, threads, wide, monkeypatch):
+    """The kernels' AVX-512 variants (BOOK_WIDE) and the others both equal
+    the reference bit for bit."""
+    if wide and not _engine._book_gemv_wide():
+        pytest.skip("this processor has no AVX-512")
+    monkeypatch.setattr(_engine, "BOOK_WIDE", wide)
+    sizes = [784, 30, 10]
+    data = book_problem(sizes, 60, seed=22)
+    ours, reference = book_epochs(sizes, data, 2, 10, 3.0, threads)
+    assert_identical(ours, reference)
+
+
 @pytest.mark.parametrize("sizes, threads, expected", [([784, 30, 10], 2, 2),
                                                       ([784, 30, 10], 4, 3),
                                                       ([20, 64, 33, 10], 4, 4),
@@ -281,9 +296,14 @@ def test_sigmoid_output_error_and_derivative(n):
     assert_array_equal(delta, wd * (s * (1 - s)))
 
 
+@pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("m, n_out, n_in", [(10, 30, 784), (1, 3, 5), (7, 10, 30),
-                                            (3, 2, 64), (4, 5, 129), (13, 9, 63)])
-def test_weight_and_bias_step_sum_in_sample_order(m, n_out, n_in):
+                                            (3, 2, 64), (4, 5, 129), (13, 9, 63),
+                                            (10, 16, 784), (2, 3, 8), (5, 4, 71),
+                                            (3, 2, 128), (2, 7, 200)])
+def test_weight_and_bias_step_sum_in_sample_order(m, n_out, n_in, wide):
+    if wide and not _engine._book_gemv_wide():
+        pytest.skip("this processor has no AVX-512")
     rng = np.random.default_rng(m + n_out + n_in)
     W = rng.standard_normal((n_out, n_in))
     b = rng.standard_normal(n_out)
@@ -299,16 +319,30 @@ def test_weight_and_bias_step_sum_in_sample_order(m, n_out, n_in):
         nabla_b = nabla_b + D[k]
     W_new = np.empty_like(W)
     b_new = np.empty_like(b)
-    assert _engine._book_weight_step(W_new, W, D, A, c)
+    assert _engine._book_weight_step(W_new, W, D, A, c, wide=wide)
     assert _engine._book_bias_step(b_new, b, D, c)
     assert_array_equal(W_new, W - c * nabla_w)
     assert_array_equal(b_new, b - c * nabla_b)
     # network2.py's L2 step
-    assert _engine._book_weight_step(W_new, W, D, A, c, decay)
+    assert _engine._book_weight_step(W_new, W, D, A, c, decay, wide=wide)
     assert_array_equal(W_new, decay * W - c * nabla_w)
-    # a step that leaves the range is reported
-    assert not _engine._book_weight_step(W_new, W, D, A, 1e308)
-    assert not _engine._book_weight_step(W_new, W, D, A, c, limit=float(np.max(np.abs(W))) / 2)
+    # A's rows apart, in a wider array
+    wider = np.zeros((m, n_in + 11))
+    wider[:, 3:3 + n_in] = A
+    W_new[...] = 0
+    assert _engine._book_weight_step(W_new, W, D, wider[:, 3:3 + n_in], c, wide=wide)
+    assert_array_equal(W_new, W - c * nabla_w)
+    # a step that leaves the range is reported, wherever the weight lies
+    assert not _engine._book_weight_step(W_new, W, D, A, 1e308, wide=wide)
+    assert not _engine._book_weight_step(W_new, W, D, A, c, limit=float(np.max(np.abs(W))) / 2,
+                                         wide=wide)
+    for i, j in [(0, 0), (n_out - 1, n_in - 1), (n_out // 2, n_in // 2)]:
+        W_big = W.copy()
+        W_big[i, j] = 2e300
+        assert not _engine._book_weight_step(W_new, W_big, D, A, c, wide=wide)
+        W_nan = W.copy()
+        W_nan[i, j] = np.nan
+        assert not _engine._book_weight_step(W_new, W_nan, D, A, c, wide=wide)
     D[0, 0] = np.nan
     assert not _engine._book_bias_step(b_new, b, D, c)
 
