@@ -65,7 +65,7 @@ void fbp_book_times_derivative(double *delta, const double *a, ptrdiff_t n)
 /* W_new[i, j0:j0+w] for one row i; w <= BOOK_CHUNK (a constant for the
  * compiler in the common case, w == BOOK_CHUNK). */
 BOOK_INLINE int book_weight_chunk(double *W_new, const double *W, const double *D,
-                                  ptrdiff_t ldd, const double *A, ptrdiff_t lda,
+                                  ptrdiff_t ldd, const double *const *A, ptrdiff_t j0,
                                   ptrdiff_t m, ptrdiff_t w, double decay, double c,
                                   double limit)
 {
@@ -76,7 +76,7 @@ BOOK_INLINE int book_weight_chunk(double *W_new, const double *W, const double *
         s[j] = 0.0;
     for (k = 0; k < m; k++) {
         const double d = D[k * ldd];
-        const double *a = A + k * lda;
+        const double *a = A[k] + j0;
 #pragma omp simd
         for (j = 0; j < w; j++)
             s[j] = s[j] + d * a[j];         /* nabla_w + delta a^T */
@@ -92,7 +92,7 @@ BOOK_INLINE int book_weight_chunk(double *W_new, const double *W, const double *
 
 FBP_CLONES
 static int book_weight_step_portable(double *W_new, const double *W, const double *D,
-                                     ptrdiff_t ldd, const double *A, ptrdiff_t lda,
+                                     ptrdiff_t ldd, const double *const *A,
                                      ptrdiff_t m, ptrdiff_t n_out, ptrdiff_t n_in,
                                      double decay, double c, double limit)
 {
@@ -105,11 +105,11 @@ static int book_weight_step_portable(double *W_new, const double *W, const doubl
         for (i = 0; i < n_out; i++) {
             if (w == BOOK_CHUNK)
                 bad |= book_weight_chunk(W_new + i * n_in + j0, W + i * n_in + j0,
-                                         D + i, ldd, A + j0, lda, m, BOOK_CHUNK, decay,
+                                         D + i, ldd, A, j0, m, BOOK_CHUNK, decay,
                                          c, limit);
             else
                 bad |= book_weight_chunk(W_new + i * n_in + j0, W + i * n_in + j0,
-                                         D + i, ldd, A + j0, lda, m, w, decay, c,
+                                         D + i, ldd, A, j0, m, w, decay, c,
                                          limit);
         }
     }
@@ -130,7 +130,7 @@ static int book_weight_step_portable(double *W_new, const double *W, const doubl
  * 784 columns) about 1.6 times as fast, with the same bits. */
 BOOK_INLINE BOOK_AVX512 int book_weight_vectors(double *W_new, const double *W,
                                                 const double *D, ptrdiff_t ldd,
-                                                const double *A, ptrdiff_t lda,
+                                                const double *const *A, ptrdiff_t j0,
                                                 ptrdiff_t m, const int nv, __mmask8 last,
                                                 __m512d decay, __m512d c, __m512d limit)
 {
@@ -142,7 +142,7 @@ BOOK_INLINE BOOK_AVX512 int book_weight_vectors(double *W_new, const double *W,
         s[v] = _mm512_setzero_pd();
     for (k = 0; k < m; k++) {
         const __m512d d = _mm512_set1_pd(D[k * ldd]);
-        const double *a = A + k * lda;
+        const double *a = A[k] + j0;
         for (v = 0; v < nv - 1; v++)                /* nabla_w + delta a^T */
             s[v] = _mm512_add_pd(s[v], _mm512_mul_pd(d, _mm512_loadu_pd(a + 8 * v)));
         s[v] = _mm512_add_pd(s[v], _mm512_mul_pd(d, _mm512_maskz_loadu_pd(last, a + 8 * v)));
@@ -162,7 +162,7 @@ BOOK_INLINE BOOK_AVX512 int book_weight_vectors(double *W_new, const double *W,
 
 BOOK_AVX512 static int book_weight_step_avx512(double *W_new, const double *W,
                                                const double *D, ptrdiff_t ldd,
-                                               const double *A, ptrdiff_t lda, ptrdiff_t m,
+                                               const double *const *A, ptrdiff_t m,
                                                ptrdiff_t n_out, ptrdiff_t n_in,
                                                double decay, double c, double limit)
 {
@@ -181,7 +181,7 @@ BOOK_AVX512 static int book_weight_step_avx512(double *W_new, const double *W,
             /* a constant count of vectors for each case */
 #define BOOK_CASE(NV)                                                               \
             case NV:                                                                \
-                bad |= book_weight_vectors(wn, wo, D + i, ldd, A + j0, lda, m, NV, last, \
+                bad |= book_weight_vectors(wn, wo, D + i, ldd, A, j0, m, NV, last,      \
                                            decay_v, c_v, limit_v);                  \
                 break;
             switch (nv) {
@@ -197,18 +197,18 @@ BOOK_AVX512 static int book_weight_step_avx512(double *W_new, const double *W,
 #endif
 
 int fbp_book_weight_step(double *W_new, const double *W, const double *D,
-                         ptrdiff_t ldd, const double *A, ptrdiff_t lda, ptrdiff_t m,
+                         ptrdiff_t ldd, const double *const *A, ptrdiff_t m,
                          ptrdiff_t n_out, ptrdiff_t n_in, double decay,
                          double c, double limit, int wide)
 {
 #if defined(__GNUC__) && defined(__x86_64__)
     if (wide)
-        return book_weight_step_avx512(W_new, W, D, ldd, A, lda, m, n_out, n_in, decay, c,
+        return book_weight_step_avx512(W_new, W, D, ldd, A, m, n_out, n_in, decay, c,
                                        limit);
 #else
     (void)wide;
 #endif
-    return book_weight_step_portable(W_new, W, D, ldd, A, lda, m, n_out, n_in, decay, c,
+    return book_weight_step_portable(W_new, W, D, ldd, A, m, n_out, n_in, decay, c,
                                      limit);
 }
 

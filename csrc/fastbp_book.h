@@ -48,15 +48,15 @@ void fbp_book_output_error(int cost, double *delta, const double *a,
 void fbp_book_times_derivative(double *delta, const double *a, ptrdiff_t n);
 
 /* BP4 and the step for one layer's weights, over a mini-batch of m samples:
- * W_new[i, j] = decay * W[i, j] - c * s_ij, s_ij = (((0 + D[0, i] A[0, j]) +
- * D[1, i] A[1, j]) + ...) in sample order.  D is m x n_out (rows ldd
- * apart), A is m x n_in (rows lda apart), W and W_new are n_out x n_in
- * (rows n_in apart).
+ * W_new[i, j] = decay * W[i, j] - c * s_ij, s_ij = (((0 + D[0, i] A[0][j]) +
+ * D[1, i] A[1][j]) + ...) in sample order.  D is m x n_out (rows ldd
+ * apart), sample s's n_in inputs are at A[s] (read where they lie), W and
+ * W_new are n_out x n_in (rows n_in apart).
  * Returns 1 when every new weight is within [-limit, limit] (not NaN),
  * else 0.  wide: use AVX-512's registers (only where fbp_book_gemv_wide());
  * the same bits. */
 int fbp_book_weight_step(double *W_new, const double *W, const double *D,
-                         ptrdiff_t ldd, const double *A, ptrdiff_t lda, ptrdiff_t m,
+                         ptrdiff_t ldd, const double *const *A, ptrdiff_t m,
                          ptrdiff_t n_out, ptrdiff_t n_in, double decay,
                          double c, double limit, int wide);
 
@@ -68,8 +68,8 @@ int fbp_book_bias_step(double *b_new, const double *b, const double *D,
                        double limit);
 
 /* The products z_s = np.dot(w, a_s) of m samples at once (fastbp_book_gemv.c):
- * Z[s * ldz + i] for the n_rows rows of W (rows n_in apart) and the rows
- * a_s of A (lda apart), with the bits of one single-threaded dgemv call per
+ * Z[s * ldz + i] for the n_rows rows of W (rows n_in apart) and the inputs
+ * a_s at A[s], with the bits of one single-threaded dgemv call per
  * sample where OpenBLAS's x86-64 dgemv kernels are the ones in use (checked
  * by the engine when it loads).  Only where fbp_book_gemv_usable(n_in): n_in
  * a multiple of 4 below 2048, and a processor with AVX2 and FMA.  wide: use
@@ -77,6 +77,6 @@ int fbp_book_bias_step(double *b_new, const double *b, const double *D,
 int fbp_book_gemv_usable(ptrdiff_t n_in);
 int fbp_book_gemv_wide(void);
 void fbp_book_gemv(double *Z, ptrdiff_t ldz, const double *W, ptrdiff_t n_rows,
-                   ptrdiff_t n_in, const double *A, ptrdiff_t lda, ptrdiff_t m, int wide);
+                   ptrdiff_t n_in, const double *const *A, ptrdiff_t m, int wide);
 
 #endif /* FASTBP_BOOK_H */

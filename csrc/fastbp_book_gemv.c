@@ -55,10 +55,10 @@
  * 16 registers 3 (12 sums and the 4 rows of W). */
 #define GEMV_SAMPLES_MAX 5
 
-/* The 4 rows of W (rows n_in apart) times `ns` samples (A's rows lda apart)
+/* The 4 rows of W (rows n_in apart) times `ns` samples (rows A[0 .. ns-1])
  * into Z[s * ldz + 0..3].  ns is a constant where this is inlined. */
 GEMV_INLINE GEMV_TARGET void rows4(double *Z, ptrdiff_t ldz, const double *W,
-                                   ptrdiff_t n_in, const double *A, ptrdiff_t lda,
+                                   ptrdiff_t n_in, const double *const *A,
                                    const int ns)
 {
     __m256d acc[4][GEMV_SAMPLES_MAX];
@@ -73,7 +73,7 @@ GEMV_INLINE GEMV_TARGET void rows4(double *Z, ptrdiff_t ldz, const double *W,
         const __m256d w2 = _mm256_loadu_pd(W + 2 * n_in + j);
         const __m256d w3 = _mm256_loadu_pd(W + 3 * n_in + j);
         for (s = 0; s < ns; s++) {
-            const __m256d x = _mm256_loadu_pd(A + s * lda + j);
+            const __m256d x = _mm256_loadu_pd(A[s] + j);
             acc[0][s] = _mm256_fmadd_pd(w0, x, acc[0][s]);
             acc[1][s] = _mm256_fmadd_pd(w1, x, acc[1][s]);
             acc[2][s] = _mm256_fmadd_pd(w2, x, acc[2][s]);
@@ -122,33 +122,33 @@ GEMV_INLINE GEMV_TARGET void rows1(double *z, const double *W, ptrdiff_t n_in,
  * the m mod S samples left over: the switch hands rows4 a constant count, so
  * that each case is compiled with its loops unrolled (cases S and up never
  * happen; the AVX2 variant, S = 3, leaves 1 or 2). */
-#define DEFINE_GEMV_ROWS(NAME, TARGET, S)                                          \
-TARGET static void NAME(double *Z, ptrdiff_t ldz, const double *W,               \
-                        ptrdiff_t n_rows, ptrdiff_t n_in, const double *A,       \
-                        ptrdiff_t lda, ptrdiff_t m)                              \
-{                                                                                \
-    ptrdiff_t r, s;                                                              \
-    for (r = 0; r + 4 <= n_rows; r += 4) {                                       \
-        const double *w = W + r * n_in;                                          \
-        for (s = 0; s + (S) <= m; s += (S))                                      \
-            rows4(Z + s * ldz + r, ldz, w, n_in, A + s * lda, lda, (S));         \
-        switch (m - s) {                                                         \
-        case 4: rows4(Z + s * ldz + r, ldz, w, n_in, A + s * lda, lda, 4); break; \
-        case 3: rows4(Z + s * ldz + r, ldz, w, n_in, A + s * lda, lda, 3); break; \
-        case 2: rows4(Z + s * ldz + r, ldz, w, n_in, A + s * lda, lda, 2); break; \
-        case 1: rows4(Z + s * ldz + r, ldz, w, n_in, A + s * lda, lda, 1); break; \
-        default: break;                                                          \
-        }                                                                        \
-    }                                                                            \
-    if (n_rows - r >= 2) {                                                       \
-        for (s = 0; s < m; s++)                                                  \
-            rows2(Z + s * ldz + r, W + r * n_in, n_in, A + s * lda);             \
-        r += 2;                                                                  \
-    }                                                                            \
-    if (n_rows - r == 1) {                                                       \
-        for (s = 0; s < m; s++)                                                  \
-            rows1(Z + s * ldz + r, W + r * n_in, n_in, A + s * lda);             \
-    }                                                                            \
+#define DEFINE_GEMV_ROWS(NAME, TARGET, S)                                         \
+TARGET static void NAME(double *Z, ptrdiff_t ldz, const double *W,                \
+                        ptrdiff_t n_rows, ptrdiff_t n_in, const double *const *A, \
+                        ptrdiff_t m)                                              \
+{                                                                                 \
+    ptrdiff_t r, s;                                                               \
+    for (r = 0; r + 4 <= n_rows; r += 4) {                                        \
+        const double *w = W + r * n_in;                                           \
+        for (s = 0; s + (S) <= m; s += (S))                                       \
+            rows4(Z + s * ldz + r, ldz, w, n_in, A + s, (S));                     \
+        switch (m - s) {                                                          \
+        case 4: rows4(Z + s * ldz + r, ldz, w, n_in, A + s, 4); break;            \
+        case 3: rows4(Z + s * ldz + r, ldz, w, n_in, A + s, 3); break;            \
+        case 2: rows4(Z + s * ldz + r, ldz, w, n_in, A + s, 2); break;            \
+        case 1: rows4(Z + s * ldz + r, ldz, w, n_in, A + s, 1); break;            \
+        default: break;                                                           \
+        }                                                                         \
+    }                                                                             \
+    if (n_rows - r >= 2) {                                                        \
+        for (s = 0; s < m; s++)                                                   \
+            rows2(Z + s * ldz + r, W + r * n_in, n_in, A[s]);                     \
+        r += 2;                                                                   \
+    }                                                                             \
+    if (n_rows - r == 1) {                                                        \
+        for (s = 0; s < m; s++)                                                   \
+            rows1(Z + s * ldz + r, W + r * n_in, n_in, A[s]);                     \
+    }                                                                             \
 }
 
 DEFINE_GEMV_ROWS(gemv_rows_avx512, __attribute__((target("avx2,fma,avx512f,avx512vl"))), 5)
@@ -166,12 +166,12 @@ int fbp_book_gemv_wide(void)
 }
 
 void fbp_book_gemv(double *Z, ptrdiff_t ldz, const double *W, ptrdiff_t n_rows,
-                   ptrdiff_t n_in, const double *A, ptrdiff_t lda, ptrdiff_t m, int wide)
+                   ptrdiff_t n_in, const double *const *A, ptrdiff_t m, int wide)
 {
     if (wide)
-        gemv_rows_avx512(Z, ldz, W, n_rows, n_in, A, lda, m);
+        gemv_rows_avx512(Z, ldz, W, n_rows, n_in, A, m);
     else
-        gemv_rows_avx2(Z, ldz, W, n_rows, n_in, A, lda, m);
+        gemv_rows_avx2(Z, ldz, W, n_rows, n_in, A, m);
 }
 
 #else   /* not GCC-compatible on x86-64: the engine makes the dgemv calls */
@@ -188,9 +188,9 @@ int fbp_book_gemv_wide(void)
 }
 
 void fbp_book_gemv(double *Z, ptrdiff_t ldz, const double *W, ptrdiff_t n_rows,
-                   ptrdiff_t n_in, const double *A, ptrdiff_t lda, ptrdiff_t m, int wide)
+                   ptrdiff_t n_in, const double *const *A, ptrdiff_t m, int wide)
 {
-    (void)Z; (void)ldz; (void)W; (void)n_rows; (void)n_in; (void)A; (void)lda; (void)m;
+    (void)Z; (void)ldz; (void)W; (void)n_rows; (void)n_in; (void)A; (void)m;
     (void)wide;
 }
 

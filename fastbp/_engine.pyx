@@ -1764,30 +1764,38 @@ def _dgemv_blocks_match_numpy():
     return True
 
 
-cdef Py_ssize_t _row_step(const double[:, :] A) noexcept:
-    """How many values apart the rows of A are, or -1 unless each row is
-    contiguous and the rows follow in order, a whole number of values apart
-    (what the book kernels take: a column slice of a wider array, say)."""
-    if A.strides[1] != sizeof(double) or A.strides[0] < 0 or A.strides[0] % sizeof(double):
-        return -1
-    return A.strides[0] // <Py_ssize_t> sizeof(double)
+cdef const double **_book_rows(const double[:, :] A, object keep) except NULL:
+    """Pointers to the rows of A, each of which must be contiguous (a column
+    slice of a wider array, say, or rows in reverse), in an array kept in
+    the list keep: what the book kernels take."""
+    cdef Py_ssize_t s
+    if A.shape[0] == 0 or A.shape[1] == 0:
+        raise ValueError("the book kernels take at least one row of at least one value")
+    if A.strides[1] != sizeof(double):
+        raise ValueError("each row of A must be contiguous")
+    table = np.empty(A.shape[0], dtype=np.uintp)
+    keep.append(table)
+    cdef size_t[::1] t = table
+    for s in range(A.shape[0]):
+        t[s] = <size_t> &A[s, 0]
+    return <const double **> &t[0]
 
 
 def _book_gemv(const double[:, ::1] W, const double[:, :] A, wide=None):
     """fbp_book_gemv for NumPy arrays: Z with Z[s] = np.dot(W, A[s]) for
     each row of A (W C-contiguous, its columns a multiple of 4 below 2048;
-    each row of A contiguous, the rows a whole number of values apart, in
-    order).  wide: the AVX-512 variant (default: where the processor has it)."""
+    each row of A contiguous, wherever it lies).  wide: the AVX-512 variant
+    (default: where the processor has it)."""
     cdef bint use_wide = fbp_book_gemv_wide() if wide is None else wide
-    cdef Py_ssize_t lda = _row_step(A)
     if (not fbp_book_gemv_usable(W.shape[1]) or (use_wide and not fbp_book_gemv_wide())
-            or A.shape[1] != W.shape[1] or lda < 0):
+            or A.shape[1] != W.shape[1]):
         raise ValueError("fbp_book_gemv does not take these arrays on this machine")
     Z = np.zeros((A.shape[0], W.shape[0]))
     cdef double[:, ::1] out = Z
+    keep = []
     if A.shape[0] and W.shape[0]:
         fbp_book_gemv(&out[0, 0], out.shape[1], &W[0, 0], W.shape[0], W.shape[1],
-                      &A[0, 0], lda, A.shape[0], use_wide)
+                      _book_rows(A, keep), A.shape[0], use_wide)
     return Z
 
 
@@ -1859,6 +1867,10 @@ cdef struct BookLayers:
     double **D
     double **Y
     Py_ssize_t *ld
+    # tab[(t*L + l) * batch + s] points at row s of thread t's A^l, for the
+    # kernels; those of A^0 at the inputs where they lie (_book_train)
+    const double **tab
+    Py_ssize_t batch
     bint *split           # split[l]: the threads share out layer l's feedforward
     bint *gemv            # gemv[l]: layer l's products by fbp_book_gemv (see BOOK_GEMV)
     int wide              # the AVX-512 variants of fbp_book_gemv and fbp_book_weight_step
@@ -1920,6 +1932,7 @@ cdef class _BookBuffers:
                   int threads, bint one_blas_thread=False):
         cdef Py_ssize_t L = len(sizes), l
         cdef int k, t, T = book_threads(sizes, threads)
+        cdef Py_ssize_t s
         self.keep = []
         self.net.L = L
         self.net.widest = max(sizes)
@@ -1931,6 +1944,8 @@ cdef class _BookBuffers:
         self.net.D = <double **> calloc(T * L, sizeof(double *))
         self.net.Y = <double **> calloc(T, sizeof(double *))
         self.net.ld = <Py_ssize_t *> calloc(L, sizeof(Py_ssize_t))
+        self.net.batch = rows
+        self.net.tab = <const double **> calloc(T * L * rows, sizeof(double *))
         self.net.split = <bint *> calloc(L, sizeof(bint))
         self.net.gemv = <bint *> calloc(L, sizeof(bint))
         self.net.rows = <Py_ssize_t *> calloc(L * (MAX_BLOCKS + 1), sizeof(Py_ssize_t))
@@ -1940,7 +1955,7 @@ cdef class _BookBuffers:
         self.net.ahead = <fbp_prefetch *> calloc(T, sizeof(fbp_prefetch))
         if (not self.net.sizes or not self.net.W[0] or not self.net.W[1]
                 or not self.net.b[0] or not self.net.b[1] or not self.net.A
-                or not self.net.D or not self.net.Y or not self.net.ld
+                or not self.net.D or not self.net.Y or not self.net.ld or not self.net.tab
                 or not self.net.split or not self.net.gemv or not self.net.rows
                 or not self.net.ok
                 or not self.net.barrier or not self.net.sense or not self.net.ahead):
@@ -1975,6 +1990,9 @@ cdef class _BookBuffers:
             self.net.Y[t] = self._array((rows, sizes[L - 1]))
             if t == 0:
                 self.Y_array = self.keep[len(self.keep) - 1]
+            for l in range(L):
+                for s in range(rows):
+                    self.net.tab[(t * L + l) * rows + s] = self.net.A[t * L + l] + s * self.net.ld[l]
         self.net.scratch = self._array((T, 2 * self.net.widest))
         fbp_barrier_init(self.net.barrier, T)
 
@@ -2003,6 +2021,7 @@ cdef class _BookBuffers:
         free(self.net.D)
         free(self.net.Y)
         free(self.net.ld)
+        free(self.net.tab)
         free(self.net.split)
         free(self.net.gemv)
         free(self.net.rows)
@@ -2021,28 +2040,27 @@ cdef void _book_forward(BookLayers *net, int cur, int t, Py_ssize_t m,
     """Rows 0 .. m-1 of every A^l as network.py's feedforward(a) computes
     them, with the weights W[cur]: thread t's block of a split layer (then
     every thread waits for the others), every other layer whole."""
-    cdef Py_ssize_t l, s, L = net.L, r0, r1, ld_in, ld_out
+    cdef Py_ssize_t l, s, L = net.L, r0, r1, ld_out
     cdef int n_in
-    cdef double *a_in
+    cdef const double **a_in
     cdef double *a_out
     for l in range(1, L):
         n_in = <int> net.sizes[l - 1]
         r0 = net.rows[l * (MAX_BLOCKS + 1) + t] if net.split[l] else 0
         r1 = net.rows[l * (MAX_BLOCKS + 1) + t + 1] if net.split[l] else net.sizes[l]
-        a_in = net.A[t * L + l - 1]
+        a_in = net.tab + (t * L + l - 1) * net.batch
         a_out = net.A[t * L + l] + r0
-        ld_in = net.ld[l - 1]
         ld_out = net.ld[l]
         if r1 > r0:
             if net.gemv[l]:
                 # z = np.dot(w, a), rows r0 .. r1-1, for every sample at once
                 fbp_book_gemv(a_out, ld_out, net.W[cur][l] + r0 * n_in, r1 - r0, n_in,
-                              a_in, ld_in, m, net.wide)
+                              a_in, m, net.wide)
             for s in range(m):
                 if not net.gemv[l]:
                     # z = np.dot(w, a): rows r0 .. r1-1 of it
                     _np_dot(b'T', <int> (r1 - r0), n_in, net.W[cur][l] + r0 * n_in,
-                            a_in + s * ld_in, a_out + s * ld_out)
+                            a_in[s], a_out + s * ld_out)
                 # a = sigmoid(z + b)
                 fbp_book_sigmoid(a_out + s * ld_out, net.b[cur][l] + r0, r1 - r0, scratch,
                                  scratch + net.widest, _numpy_exp, _numpy_exp_data)
@@ -2088,9 +2106,9 @@ cdef bint _book_step(BookLayers *net, int cur, double eta, Py_ssize_t m,
         if r1 == r0:
             continue
         ok &= fbp_book_weight_step(net.W[1 - cur][l] + r0 * n_in, net.W[cur][l] + r0 * n_in,
-                                   net.D[t * L + l] + r0, n_out, net.A[t * L + l - 1],
-                                   net.ld[l - 1], m, r1 - r0, n_in, net.decay, c,
-                                   LIMIT_DOUBLE, net.wide)
+                                   net.D[t * L + l] + r0, n_out,
+                                   net.tab + (t * L + l - 1) * net.batch, m, r1 - r0, n_in,
+                                   net.decay, c, LIMIT_DOUBLE, net.wide)
         ok &= fbp_book_bias_step(net.b[1 - cur][l] + r0, net.b[cur][l] + r0,
                                  net.D[t * L + l] + r0, n_out, m, r1 - r0, c, LIMIT_DOUBLE)
     return ok
@@ -2101,20 +2119,28 @@ cdef int _book_train(BookLayers *net, int t, const RowTables *rows, const Py_ssi
                      Py_ssize_t check_every, Py_ssize_t *done, int *current,
                      int *stop) noexcept nogil:
     """Thread t's part of the epoch: the mini-batches order[k : k + batch_size]
-    in turn.  Each thread gathers the whole mini-batch, feeds it forward
+    in turn.  Each thread reads the whole mini-batch (float64 inputs where
+    they lie, float32 ones widened into its own copy), feeds it forward
     (its block of each split layer, the other layers whole) and back (all
     of it), then steps its share of each layer's neurons; every thread
     decides alike whether the step is applied (flipping its own note of
     which weights are current, left in *current by thread 0).  Statuses as
     _train's."""
-    cdef Py_ssize_t start = 0, m, since_look = 0, L = net.L
+    cdef Py_ssize_t start = 0, m, s, since_look = 0, L = net.L
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L - 1]
     cdef int cur = 0, T = net.T, u
     cdef bint ok
     cdef double *scratch = net.scratch + 2 * net.widest * t
+    cdef const double **x_tab = net.tab + t * L * net.batch
     while start < n:
         m = batch_size if start + batch_size <= n else n - start
-        gather_rows(net.A[t * L], rows.x, order + start, rows.x_single, m, n_in)
+        if rows.x_single:
+            # float32 inputs, widened into this thread's copy (x_tab points there)
+            gather_rows(net.A[t * L], rows.x, order + start, rows.x_single, m, n_in)
+        else:
+            # float64 inputs are read where they lie
+            for s in range(m):
+                x_tab[s] = <const double *> rows.x[order[start + s]]
         gather_rows(net.Y[t], rows.y, order + start, rows.y_single, m, n_out)
         _fetch_next(&net.ahead[t], rows, order, start, m, n, batch_size, n_in)
         _book_forward(net, cur, t, m, scratch)
@@ -2329,22 +2355,22 @@ def _book_weight_step(double[:, ::1] W_new, const double[:, ::1] W,
                       const double[:, ::1] D, const double[:, :] A, double c,
                       double decay=1.0, double limit=LIMIT_DOUBLE, wide=None):
     """W_new <- decay W - c (sum over the rows k of D and A, in order, of
-    D[k]^T A[k]); returns whether every new weight is within limit.  A's
-    rows may lie apart (a column slice of a wider array).  wide: the
-    AVX-512 variant (default: where this processor has it, as the engine)."""
+    D[k]^T A[k]); returns whether every new weight is within limit.  Each
+    row of A must be contiguous, wherever it lies (a column slice of a wider
+    array, say).  wide: the AVX-512 variant (default: where this processor
+    has it, as the engine)."""
     cdef int ok
-    cdef Py_ssize_t lda = _row_step(A)
     cdef bint use_wide = fbp_book_gemv_wide() if wide is None else wide
     if (W_new.shape[0] != W.shape[0] or W_new.shape[1] != W.shape[1] or D.shape[1] != W.shape[0]
             or A.shape[1] != W.shape[1] or A.shape[0] != D.shape[0] or D.shape[0] == 0):
         raise ValueError("W_new, W (n_out x n_in), D (m x n_out) and A (m x n_in) do not fit")
-    if lda < 0:
-        raise ValueError("A's rows must be contiguous, in order")
     if use_wide and not fbp_book_gemv_wide():
         raise ValueError("this processor has no AVX-512")
+    keep = []
+    cdef const double **rows = _book_rows(A, keep)
     with nogil:
-        ok = fbp_book_weight_step(&W_new[0, 0], &W[0, 0], &D[0, 0], D.shape[1], &A[0, 0],
-                                  lda, D.shape[0], W.shape[0], W.shape[1], decay, c, limit,
+        ok = fbp_book_weight_step(&W_new[0, 0], &W[0, 0], &D[0, 0], D.shape[1], rows,
+                                  D.shape[0], W.shape[0], W.shape[1], decay, c, limit,
                                   use_wide)
     return bool(ok)
 

@@ -159,8 +159,12 @@ def test_the_batched_products_are_one_dgemv_per_sample(n_rows, n_in, wide):
                 Z = _engine._book_gemv(w, A[:m], wide)
                 for s in range(m):
                     assert_array_equal(Z[s], blas.dgemv(1.0, w.T, A[s], trans=1))
-    with pytest.raises(ValueError, match="does not take"):
-        _engine._book_gemv(w, A[::-1], wide)
+        # the rows wherever they lie: here in reverse
+        Z = _engine._book_gemv(w, A[::-1], wide)
+        for s in range(len(A)):
+            assert_array_equal(Z[s], blas.dgemv(1.0, w.T, A[::-1][s], trans=1))
+    with pytest.raises(ValueError, match="contiguous"):
+        _engine._book_gemv(w, np.asfortranarray(A), wide)
 
 
 def test_the_batched_products_are_used_where_openblas_has_those_kernels():
@@ -326,11 +330,11 @@ def test_weight_and_bias_step_sum_in_sample_order(m, n_out, n_in, wide):
     # network2.py's L2 step
     assert _engine._book_weight_step(W_new, W, D, A, c, decay, wide=wide)
     assert_array_equal(W_new, decay * W - c * nabla_w)
-    # A's rows apart, in a wider array
+    # A's rows apart, in a wider array, and in reverse
     wider = np.zeros((m, n_in + 11))
-    wider[:, 3:3 + n_in] = A
+    wider[:, 3:3 + n_in] = A[::-1]
     W_new[...] = 0
-    assert _engine._book_weight_step(W_new, W, D, wider[:, 3:3 + n_in], c, wide=wide)
+    assert _engine._book_weight_step(W_new, W, D, wider[::-1, 3:3 + n_in], c, wide=wide)
     assert_array_equal(W_new, W - c * nabla_w)
     # a step that leaves the range is reported, wherever the weight lies
     assert not _engine._book_weight_step(W_new, W, D, A, 1e308, wide=wide)
@@ -427,11 +431,14 @@ def test_the_column_reference_is_the_book_style_one():
     assert_identical(columns.weights + columns.biases, vectors.weights + vectors.biases)
 
 
-def test_float32_inputs_are_widened_as_numpy_widens_them():
-    sizes = [12, 6, 4]
+@FOUR_BLOCKS
+@pytest.mark.parametrize("sizes, batch_size", [([12, 6, 4], 9), ([784, 30, 10], 10)])
+def test_float32_inputs_are_widened_as_numpy_widens_them(blocks, sizes, batch_size):
+    """(float64 inputs are read where they lie, float32 ones widened into each
+    thread's copy: [784, 30, 10] runs on 2 threads, [12, 6, 4] on 1.)"""
     data = book_problem(sizes, 90, seed=8, dtype=np.float32)
     assert data[0][0].dtype == np.float32
-    ours, reference = book_epochs(sizes, data, 2, 9, 2.0, 2)
+    ours, reference = book_epochs(sizes, data, 2, batch_size, 2.0, 2)
     assert_identical(ours, reference)
 
 
