@@ -56,35 +56,62 @@ static inline REAL FBP_NAME(fbp_exp)(REAL x)
     return x > EXP_HI ? (REAL)INFINITY : (x != x ? x : p);
 }
 
+/* z <- f(z) for n values in a row. */
+static inline void FBP_NAME(fbp_activate_run)(int act, REAL *z, ptrdiff_t n)
+{
+    ptrdiff_t j;
+    switch (act) {
+    case FBP_SIGMOID:
+        for (j = 0; j < n; j++)
+            z[j] = (REAL)1 / ((REAL)1 + FBP_NAME(fbp_exp)(-z[j]));
+        break;
+    case FBP_TANH:
+        for (j = 0; j < n; j++)
+            z[j] = TANH(z[j]);
+        break;
+    case FBP_RELU:
+        /* v * 0 keeps a NaN (and turns -inf into NaN) so that a diverging
+         * network is seen, where max(v, 0) would hide it. */
+        for (j = 0; j < n; j++)
+            z[j] = z[j] > 0 ? z[j] : z[j] * (REAL)0;
+        break;
+    default:                               /* linear */
+        break;
+    }
+}
+
+/* A block of at most ACT_FLAT values is activated as one run in a
+ * scratch row: a thread's block of a narrow layer has rows of 10 to 16
+ * values, and a vectorized loop over such a row leaves much of it to its
+ * scalar remainder (in W1's epoch loop, the thread with 14 of the hidden
+ * neurons and the 10 outputs spent several times as long activating as the
+ * one with 16).  Each value goes through the same operations either way. */
+#define ACT_FLAT 1024
+
 FBP_CLONES
 REAL FBP_NAME(fbp_activate)(int act, REAL *A, ptrdiff_t lda, const REAL *b,
                             ptrdiff_t m, ptrdiff_t n)
 {
     REAL zmax = 0;
     ptrdiff_t i, j;
+    if (m * n <= ACT_FLAT) {
+        REAL t[ACT_FLAT];
+        for (i = 0; i < m; i++)
+            for (j = 0; j < n; j++)        /* z = w a + b */
+                t[i * n + j] = A[i * lda + j] + b[j];
+        zmax = FBP_NAME(fbp_row_max_abs)(t, m * n);
+        FBP_NAME(fbp_activate_run)(act, t, m * n);
+        for (i = 0; i < m; i++)
+            for (j = 0; j < n; j++)
+                A[i * lda + j] = t[i * n + j];
+        return zmax;
+    }
     for (i = 0; i < m; i++) {
         REAL *z = A + i * lda;
         for (j = 0; j < n; j++)            /* z = w a + b */
             z[j] += b[j];
         zmax = FBP_NAME(fbp_max_nan)(zmax, FBP_NAME(fbp_row_max_abs)(z, n));
-        switch (act) {
-        case FBP_SIGMOID:
-            for (j = 0; j < n; j++)
-                z[j] = (REAL)1 / ((REAL)1 + FBP_NAME(fbp_exp)(-z[j]));
-            break;
-        case FBP_TANH:
-            for (j = 0; j < n; j++)
-                z[j] = TANH(z[j]);
-            break;
-        case FBP_RELU:
-            /* v * 0 keeps a NaN (and turns -inf into NaN) so that a
-             * diverging network is seen, where max(v, 0) would hide it. */
-            for (j = 0; j < n; j++)
-                z[j] = z[j] > 0 ? z[j] : z[j] * (REAL)0;
-            break;
-        default:                           /* linear */
-            break;
-        }
+        FBP_NAME(fbp_activate_run)(act, z, n);
     }
     return zmax;
 }
@@ -238,3 +265,4 @@ void FBP_NAME(fbp_argmax_rows)(ptrdiff_t *out, const REAL *A, ptrdiff_t m,
 #undef FBP_NAME
 #undef FBP_CAT
 #undef FBP_CAT_
+#undef ACT_FLAT
