@@ -60,6 +60,10 @@ enum fbp_cost {
                             ptrdiff_t m, ptrdiff_t n);                         \
     /* max |x| over n values (NaN-propagating).                             */ \
     REAL fbp_max_abs##S(const REAL *x, ptrdiff_t n);                           \
+    /* max |x| over the n rows rows[0 .. n-1] of width values each, which  */ \
+    /* may lie anywhere (NaN-propagating).                                  */ \
+    REAL fbp_rows_max_abs##S(const REAL *const *rows, ptrdiff_t n,             \
+                             ptrdiff_t width);                                 \
     /* Cost of the rows of A against Y, summed (not averaged) over samples. */ \
     double fbp_cost_sum##S(int cost, const REAL *A, const REAL *Y,             \
                            ptrdiff_t m, ptrdiff_t n);                          \

@@ -220,6 +220,32 @@ REAL FBP_NAME(fbp_max_abs)(const REAL *x, ptrdiff_t n)
     return FBP_NAME(fbp_row_max_abs)(x, n);
 }
 
+/* The rows of a data set in a shuffled list lie anywhere in memory: read
+ * one after the other, each starts with a wait for memory, and the
+ * processor's own prefetching starts anew in each.  So the row about
+ * ROWS_AHEAD bytes further on is fetched while this one is scanned. */
+#define ROWS_AHEAD 8192
+
+FBP_CLONES
+REAL FBP_NAME(fbp_rows_max_abs)(const REAL *const *rows, ptrdiff_t n, ptrdiff_t width)
+{
+    const size_t bytes = (size_t)width * sizeof(REAL);
+    const ptrdiff_t ahead = bytes >= ROWS_AHEAD ? 1 : (ptrdiff_t)(ROWS_AHEAD / bytes);
+    REAL m = 0;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        if (i + ahead < n) {
+            const char *p = (const char *)rows[i + ahead];
+            size_t line = (size_t)p % 64, end = line + bytes;
+            for (p -= line; line < end; line += 64, p += 64)
+                FBP_PREFETCH(p);
+        }
+        m = FBP_NAME(fbp_max_nan)(m, FBP_NAME(fbp_row_max_abs)(rows[i], width));
+    }
+    return m;
+}
+#undef ROWS_AHEAD
+
 double FBP_NAME(fbp_cost_sum)(int cost, const REAL *A, const REAL *Y,
                               ptrdiff_t m, ptrdiff_t n)
 {

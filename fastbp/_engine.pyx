@@ -64,7 +64,8 @@ from scipy.linalg.cython_blas cimport dgemv
 
 from ._blas cimport gemm_rowmajor, NoTrans, Trans
 from ._kernels cimport (activate, times_derivative, output_error, bias_update,
-                        gather_rows, max_abs, cost_sum, argmax_rows,
+                        gather_rows, max_abs, fbp_rows_max_abs_d, fbp_rows_max_abs_f,
+                        cost_sum, argmax_rows,
                         fbp_barrier, fbp_barrier_init, fbp_barrier_wait,
                         fbp_prefetch, fbp_prefetch_start, fbp_barrier_wait_prefetching,
                         FBP_SIGMOID, FBP_TANH, FBP_QUADRATIC, FBP_CROSS_ENTROPY,
@@ -659,18 +660,20 @@ cdef class Samples:
         pass over all the data, bound by memory bandwidth: on two threads
         when there is much of it."""
         cdef double part[2]
-        cdef Py_ssize_t k = 0, i = 0, n = self.n
+        cdef Py_ssize_t k = 0, lo = 0, hi = 0, n = self.n
         cdef int T = 2 if n * width >= SPLIT_MAX_ABS else 1
         self._check_ready()
         part[0] = part[1] = 0.0
         with nogil, parallel(num_threads=T):
             k = threadid()
             T = openmp.omp_get_num_threads()    # the runtime may give fewer
-            for i in range((n * k) // T, (n * (k + 1)) // T):
+            lo = (n * k) // T
+            hi = (n * (k + 1)) // T
+            if hi > lo:
                 if single:
-                    part[k] = _max_nan(part[k], max_abs(<const float *> table[i], width))
+                    part[k] = fbp_rows_max_abs_f(<const float **> table + lo, hi - lo, width)
                 else:
-                    part[k] = _max_nan(part[k], max_abs(<const double *> table[i], width))
+                    part[k] = fbp_rows_max_abs_d(<const double **> table + lo, hi - lo, width)
         return _max_nan(part[0], part[1])
 
     def max_abs(self):

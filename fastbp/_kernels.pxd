@@ -35,6 +35,8 @@ cdef extern from "fastbp_kernels.h" nogil:
                            int single, Py_ssize_t m, Py_ssize_t n)
     double fbp_max_abs_d(const double *x, Py_ssize_t n)
     float fbp_max_abs_f(const float *x, Py_ssize_t n)
+    double fbp_rows_max_abs_d(const double **rows, Py_ssize_t n, Py_ssize_t width)
+    float fbp_rows_max_abs_f(const float **rows, Py_ssize_t n, Py_ssize_t width)
     double fbp_cost_sum_d(int cost, const double *A, const double *Y, Py_ssize_t m, Py_ssize_t n)
     double fbp_cost_sum_f(int cost, const float *A, const float *Y, Py_ssize_t m, Py_ssize_t n)
     void fbp_argmax_rows_d(Py_ssize_t *out, const double *A, Py_ssize_t m, Py_ssize_t n)

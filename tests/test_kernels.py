@@ -265,20 +265,29 @@ def test_max_abs_nan_not_forgotten(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("rows", [3, 6000])     # 6000 x 784 values: split over two threads
-@pytest.mark.parametrize("where", ["none", "first", "last"])
+@pytest.mark.parametrize("where", ["none", "first", "last", "middle", "row end", "target"])
 def test_samples_max_abs(rows, where, dtype):
-    """max |x| over a whole training set, each row read where it lies."""
+    """max |x| over a whole training set, each row read where it lies (the
+    pairs in a shuffled order, as a list is after the book's SGD), and a
+    NaN wherever it is: in the first or last row of the list, in the first
+    of the second thread's half, at a row's last value, or in a target."""
     rng = rng_for("samples max", rows, where, dtype)
     X = rng.standard_normal((rows, 784)).astype(dtype)
-    Y = np.zeros((rows, 2))
-    if where != "none":
-        X[0 if where == "first" else -1, 5] = np.nan
-    expected = np.nan if where != "none" else np.max(np.abs(X))
+    Y = rng.standard_normal((rows, 2))
+    order = rng.permutation(rows)               # the pairs' order in the list
+    spots = {"first": (order[0], 5), "last": (order[-1], 5),
+             "middle": (order[rows // 2], 3), "row end": (order[rows // 3], 783)}
+    if where in spots:
+        X[spots[where]] = np.nan
+    if where == "target":
+        Y[order[rows // 2], 1] = np.nan
+    expected = np.nan if where in spots else np.max(np.abs(X))
     assert_array_equal(_engine.matrix_samples(X, Y).max_abs(), expected)
-    pairs = [(x.reshape(-1, 1), y.reshape(-1, 1)) for x, y in zip(X, Y)]
+    pairs = [(X[i].reshape(-1, 1), Y[i].reshape(-1, 1)) for i in order]
     data = _engine.pair_samples(pairs, 784, 2)
     if where == "none":
         assert data.max_abs() == expected
+        assert data.max_abs_targets() == np.max(np.abs(Y))
     else:
         assert data is None         # refused: the stacking path reports the NaN
 
