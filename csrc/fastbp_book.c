@@ -54,7 +54,7 @@ void fbp_book_times_derivative(double *delta, const double *a, ptrdiff_t n)
         delta[i] = delta[i] * (a[i] * (1.0 - a[i]));
 }
 
-/* Inlined into each clone of fbp_book_weight_step, to be compiled for its
+/* Inlined into each clone of book_weight_step_portable, to be compiled for its
  * instruction set. */
 #if defined(__GNUC__)
 #define BOOK_INLINE static inline __attribute__((always_inline))

@@ -1864,7 +1864,8 @@ cdef struct BookLayers:
     double **b[2]         # b[k][l]: n_l
     # Thread t's views: A[t*L + l] is A^l (m rows, ld[l] apart), one array
     # that all threads share where layer l is split, else thread t's own;
-    # A[t*L] is thread t's copy of the mini-batch's inputs.  D[t*L + l] is
+    # A[t*L] is thread t's copy of the mini-batch's inputs where they must
+    # be widened from float32 (and book_backprop's).  D[t*L + l] is
     # thread t's own delta^l (m x n_l), Y[t] its copy of the targets.
     double **A
     double **D
