@@ -235,9 +235,10 @@ REAL FBP_NAME(fbp_rows_max_abs)(const REAL *const *rows, ptrdiff_t n, ptrdiff_t 
     ptrdiff_t i;
     for (i = 0; i < n; i++) {
         if (i + ahead < n) {
-            const char *p = (const char *)rows[i + ahead];
-            size_t line = (size_t)p % 64, end = line + bytes;
-            for (p -= line; line < end; line += 64, p += 64)
+            /* every line the row touches, from the one it starts in */
+            const char *row = (const char *)rows[i + ahead], *end = row + bytes;
+            const char *p;
+            for (p = row - (size_t)row % 64; p < end; p += 64)
                 FBP_PREFETCH(p);
         }
         m = FBP_NAME(fbp_max_nan)(m, FBP_NAME(fbp_row_max_abs)(rows[i], width));

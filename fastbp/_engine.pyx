@@ -2282,11 +2282,15 @@ cdef _check_book(list weights, list biases, object sizes, int cost):
 # ---------------------------------------------------------------------------
 # Python twins of the C kernels, used by the tests and by the slow paths.
 
-def _activate(int act, floating[:, ::1] A, const floating[::1] b):
-    """A <- f(A + b) in place; returns max |z|."""
+def _activate(int act, floating[:, :] A, const floating[::1] b):
+    """A <- f(A + b) in place; returns max |z|.  A's rows may lie apart (a
+    column slice of a wider array), each contiguous."""
     cdef floating r
+    if A.strides[1] != sizeof(floating) or A.strides[0] % sizeof(floating):
+        raise ValueError("each row of A must be contiguous, the rows whole values apart")
     with nogil:
-        r = activate(act, &A[0, 0], A.shape[1], &b[0], A.shape[0], A.shape[1])
+        r = activate(act, &A[0, 0], A.strides[0] // <Py_ssize_t> sizeof(floating), &b[0],
+                     A.shape[0], A.shape[1])
     return r
 
 

@@ -304,7 +304,9 @@ def test_sigmoid_output_error_and_derivative(n):
 @pytest.mark.parametrize("m, n_out, n_in", [(10, 30, 784), (1, 3, 5), (7, 10, 30),
                                             (3, 2, 64), (4, 5, 129), (13, 9, 63),
                                             (10, 16, 784), (2, 3, 8), (5, 4, 71),
-                                            (3, 2, 128), (2, 7, 200)])
+                                            (3, 2, 128), (2, 7, 200), (3, 4, 19),
+                                            (2, 3, 35), (5, 2, 42), (4, 3, 52),
+                                            (3, 2, 58)])
 def test_weight_and_bias_step_sum_in_sample_order(m, n_out, n_in, wide):
     if wide and not _engine._book_gemv_wide():
         pytest.skip("this processor has no AVX-512")

@@ -79,6 +79,33 @@ def test_activate(name, shape, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activate_a_block_alike_whole_or_in_parts(name, dtype):
+    """Blocks of up to 1024 values are activated as one run, larger ones row
+    by row: the same operations on every value, so the same bits, here on
+    a 40 x 30 block of a wider array (rows 37 values apart), whole (row by
+    row) and as four blocks of 10 rows or a column block (one run each)."""
+    rng = rng_for("activate parts", name, dtype)
+    wide = rng.uniform(-6, 6, size=(40, 37)).astype(dtype)
+    b = rng.uniform(-2, 2, size=30).astype(dtype)
+    whole = wide.copy()
+    zmax = _engine._activate(ACT[name], whole[:, 3:33], b)
+    parts = wide.copy()
+    zmaxes = [_engine._activate(ACT[name], parts[r:r + 10, 3:33], b) for r in range(0, 40, 10)]
+    assert_array_equal(parts, whole)            # the columns outside untouched in both
+    assert_array_equal(whole[:, :3], wide[:, :3])
+    assert_array_equal(whole[:, 33:], wide[:, 33:])
+    assert zmax == max(zmaxes)
+    columns = wide.copy()
+    _engine._activate(ACT[name], columns[:, 3:18], b[:15])
+    _engine._activate(ACT[name], columns[:, 18:33], b[15:])
+    assert_array_equal(columns, whole)
+    z = (wide[:, 3:33] + b).astype(np.float64)
+    assert_allclose(whole[:, 3:33], f_numpy(name, z), rtol=rtol(dtype), atol=rtol(dtype) * 1e-3)
+    assert_allclose(zmax, np.max(np.abs(z)), rtol=rtol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ACTIVATIONS)
 def test_activate_reports_nan(name, dtype):
     A = np.array([[0.5, np.nan, -1.0], [2.0, 0.0, 1.0]], dtype=dtype)
     b = np.zeros(3, dtype=dtype)
@@ -288,6 +315,11 @@ def test_samples_max_abs(rows, where, dtype):
     if where == "none":
         assert data.max_abs() == expected
         assert data.max_abs_targets() == np.max(np.abs(Y))
+    elif where == "target":
+        assert data is None
+        data = _engine.matrix_samples(X, Y)
+        assert data.max_abs() == expected
+        assert np.isnan(data.max_abs_targets())
     else:
         assert data is None         # refused: the stacking path reports the NaN
 
