@@ -80,10 +80,10 @@ static inline void FBP_NAME(fbp_activate_run)(int act, REAL *z, ptrdiff_t n)
     }
 }
 
-/* A block of at most ACT_FLAT values is activated as one run in a
- * scratch row: a thread's block of a narrow layer has rows of 10 to 16
- * values, and a vectorized loop over such a row leaves much of it to its
- * scalar remainder (in W1's epoch loop, the thread with 14 of the hidden
+/* A block of at most ACT_FLAT values is activated (or, in
+ * fbp_times_derivative, multiplied by f') as one run in a scratch row: a
+ * thread's block of a narrow layer has rows of 10 to 16 values, and a
+ * vectorized loop over such a row leaves much of it to its scalar remainder (in W1's epoch loop, the thread with 14 of the hidden
  * neurons and the 10 outputs spent several times as long activating as the
  * one with 16).  Each value goes through the same operations either way. */
 #define ACT_FLAT 1024
@@ -127,6 +127,20 @@ static inline REAL FBP_NAME(fbp_derivative_from_a)(int act, REAL a)
     }
 }
 
+/* d <- d (.) f'(z) for n values in a row, f' from a = f(z). */
+static inline void FBP_NAME(fbp_times_derivative_run)(int act, REAL *d, const REAL *a,
+                                                      ptrdiff_t n)
+{
+    ptrdiff_t j;
+    if (act == FBP_SIGMOID) {              /* the common case, vectorized */
+        for (j = 0; j < n; j++)
+            d[j] *= a[j] * ((REAL)1 - a[j]);
+    } else if (act != FBP_LINEAR) {
+        for (j = 0; j < n; j++)
+            d[j] *= FBP_NAME(fbp_derivative_from_a)(act, a[j]);
+    }
+}
+
 FBP_CLONES
 REAL FBP_NAME(fbp_times_derivative)(int act, REAL *D, ptrdiff_t ldd,
                                     const REAL *A, ptrdiff_t lda,
@@ -134,16 +148,25 @@ REAL FBP_NAME(fbp_times_derivative)(int act, REAL *D, ptrdiff_t ldd,
 {
     REAL dmax = 0;
     ptrdiff_t i, j;
+    if (ldd == n && lda == n) {            /* one run: the rows follow each other */
+        n *= m;
+        m = 1;
+    } else if (m * n <= ACT_FLAT) {        /* one run in scratch rows, as fbp_activate */
+        REAL td[ACT_FLAT], ta[ACT_FLAT];
+        for (i = 0; i < m; i++)
+            for (j = 0; j < n; j++) {
+                td[i * n + j] = D[i * ldd + j];
+                ta[i * n + j] = A[i * lda + j];
+            }
+        FBP_NAME(fbp_times_derivative_run)(act, td, ta, m * n);
+        for (i = 0; i < m; i++)
+            for (j = 0; j < n; j++)
+                D[i * ldd + j] = td[i * n + j];
+        return FBP_NAME(fbp_row_max_abs)(td, m * n);
+    }
     for (i = 0; i < m; i++) {
         REAL *d = D + i * ldd;
-        const REAL *a = A + i * lda;
-        if (act == FBP_SIGMOID) {          /* the common case, vectorized */
-            for (j = 0; j < n; j++)
-                d[j] *= a[j] * ((REAL)1 - a[j]);
-        } else if (act != FBP_LINEAR) {
-            for (j = 0; j < n; j++)
-                d[j] *= FBP_NAME(fbp_derivative_from_a)(act, a[j]);
-        }
+        FBP_NAME(fbp_times_derivative_run)(act, d, A + i * lda, n);
         dmax = FBP_NAME(fbp_max_nan)(dmax, FBP_NAME(fbp_row_max_abs)(d, n));
     }
     return dmax;
@@ -157,6 +180,10 @@ REAL FBP_NAME(fbp_output_error)(int cost, int act, REAL *D, ptrdiff_t ldd,
 {
     REAL dmax = 0;
     ptrdiff_t i, j;
+    if (ldd == n && lda == n && ldy == n) {    /* one run: the rows follow each other */
+        n *= m;
+        m = 1;
+    }
     for (i = 0; i < m; i++) {
         REAL *d = D + i * ldd;
         const REAL *a = A + i * lda, *y = Y + i * ldy;

@@ -2282,34 +2282,44 @@ cdef _check_book(list weights, list biases, object sizes, int cost):
 # ---------------------------------------------------------------------------
 # Python twins of the C kernels, used by the tests and by the slow paths.
 
+cdef Py_ssize_t _row_ld(Py_ssize_t *strides, size_t item) except -1:
+    """The row stride, in values, of a matrix whose rows are each contiguous
+    (a column slice of a wider array, say), for the element-wise twins."""
+    if strides[1] != <Py_ssize_t> item or strides[0] % <Py_ssize_t> item:
+        raise ValueError("each row must be contiguous, the rows whole values apart")
+    return strides[0] // <Py_ssize_t> item
+
+
 def _activate(int act, floating[:, :] A, const floating[::1] b):
-    """A <- f(A + b) in place; returns max |z|.  A's rows may lie apart (a
-    column slice of a wider array), each contiguous."""
+    """A <- f(A + b) in place; returns max |z|.  Rows may lie apart, here
+    and in the next two twins (a column slice of a wider array)."""
     cdef floating r
-    if A.strides[1] != sizeof(floating) or A.strides[0] % sizeof(floating):
-        raise ValueError("each row of A must be contiguous, the rows whole values apart")
+    cdef Py_ssize_t lda = _row_ld(A.strides, sizeof(floating))
     with nogil:
-        r = activate(act, &A[0, 0], A.strides[0] // <Py_ssize_t> sizeof(floating), &b[0],
-                     A.shape[0], A.shape[1])
+        r = activate(act, &A[0, 0], lda, &b[0], A.shape[0], A.shape[1])
     return r
 
 
-def _times_derivative(int act, floating[:, ::1] D, const floating[:, ::1] A):
+def _times_derivative(int act, floating[:, :] D, const floating[:, :] A):
     """D <- D * f'(z), f' taken from A = f(z); returns max |D|."""
     cdef floating r
+    cdef Py_ssize_t ldd = _row_ld(D.strides, sizeof(floating))
+    cdef Py_ssize_t lda = _row_ld(A.strides, sizeof(floating))
     with nogil:
-        r = times_derivative(act, &D[0, 0], D.shape[1], &A[0, 0], A.shape[1],
-                             D.shape[0], D.shape[1])
+        r = times_derivative(act, &D[0, 0], ldd, &A[0, 0], lda, D.shape[0], D.shape[1])
     return r
 
 
-def _output_error(int cost, int act, floating[:, ::1] D, const floating[:, ::1] A,
-                  const floating[:, ::1] Y):
+def _output_error(int cost, int act, floating[:, :] D, const floating[:, :] A,
+                  const floating[:, :] Y):
     """D <- BP1's delta^L; returns max |D|."""
     cdef floating r
+    cdef Py_ssize_t ldd = _row_ld(D.strides, sizeof(floating))
+    cdef Py_ssize_t lda = _row_ld(A.strides, sizeof(floating))
+    cdef Py_ssize_t ldy = _row_ld(Y.strides, sizeof(floating))
     with nogil:
-        r = output_error(cost, act, &D[0, 0], D.shape[1], &A[0, 0], A.shape[1],
-                         &Y[0, 0], Y.shape[1], D.shape[0], D.shape[1])
+        r = output_error(cost, act, &D[0, 0], ldd, &A[0, 0], lda, &Y[0, 0], ldy,
+                         D.shape[0], D.shape[1])
     return r
 
 

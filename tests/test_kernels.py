@@ -140,6 +140,53 @@ def test_times_derivative(name, shape, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ACTIVATIONS)
+def test_delta_kernels_alike_whole_or_in_parts(name, dtype):
+    """BP2's factor and BP1 work on rows apart (a column slice, as a thread's
+    block of a split layer), on contiguous rows as one run, on blocks of
+    up to 1024 values as one run in scratch rows, on larger ones row by
+    row: the same bits every way, and no value outside the block written.
+    D, A and Y have rows 37, 41 and 43 values apart."""
+    rng = rng_for("delta parts", name, dtype)
+    A = f_numpy(name, rng.uniform(-3, 3, size=(40, 41))).astype(dtype)[:, 2:39]
+    A[A <= 0.02] = 0.02                         # (0, 1) for the cross-entropy
+    A[A >= 0.98] = 0.98
+    D0 = rng.standard_normal((40, 37)).astype(dtype)
+    Y = rng.uniform(0, 1, size=(40, 43)).astype(dtype)[:, 6:43]
+    cols = slice(3, 33)
+    whole = D0.copy()                           # 1200 values: row by row
+    dmax = _engine._times_derivative(ACT[name], whole[:, cols], A[:, cols])
+    assert_array_equal(whole[:, :3], D0[:, :3])
+    assert_array_equal(whole[:, 33:], D0[:, 33:])
+    parts = D0.copy()                           # 300 values each: one run
+    dmaxes = [_engine._times_derivative(ACT[name], parts[r:r + 10, cols], A[r:r + 10, cols])
+              for r in range(0, 40, 10)]
+    assert_array_equal(parts, whole)
+    assert dmax == max(dmaxes)
+    packed = np.ascontiguousarray(D0[:, cols])  # contiguous rows: one run
+    _engine._times_derivative(ACT[name], packed, np.ascontiguousarray(A[:, cols]))
+    assert_array_equal(packed, whole[:, cols])
+    assert_allclose(whole[:, cols], D0[:, cols].astype(np.float64) * slope_from_a(name, A[:, cols]),
+                    rtol=rtol(dtype), atol=1e-300)
+    for cost in ["quadratic", "cross-entropy"]:
+        if cost == "cross-entropy" and name != "sigmoid":
+            continue
+        out = D0.copy()
+        dmax = _engine._output_error(COST[cost], ACT[name], out[:, cols], A[:, cols],
+                                     Y[:, cols])
+        assert_array_equal(out[:, :3], D0[:, :3])
+        assert_array_equal(out[:, 33:], D0[:, 33:])
+        packed = np.empty((40, 30), dtype=dtype)
+        dmax_packed = _engine._output_error(COST[cost], ACT[name], packed,
+                                            np.ascontiguousarray(A[:, cols]),
+                                            np.ascontiguousarray(Y[:, cols]))
+        assert_array_equal(packed, out[:, cols])
+        assert dmax_packed == dmax
+        assert_allclose(out[:, cols], expected_output_error(cost, name, A[:, cols], Y[:, cols]),
+                        rtol=rtol(dtype), atol=1e-300)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ACTIVATIONS)
 def test_times_derivative_reports_nan(name, dtype):
     A = np.full((2, 3), 0.5, dtype=dtype)
     D = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, np.nan]], dtype=dtype)
