@@ -83,10 +83,31 @@ static inline void FBP_NAME(fbp_activate_run)(int act, REAL *z, ptrdiff_t n)
 /* A block of at most ACT_FLAT values is activated (or, in
  * fbp_times_derivative, multiplied by f') as one run in a scratch row: a
  * thread's block of a narrow layer has rows of 10 to 16 values, and a
- * vectorized loop over such a row leaves much of it to its scalar remainder (in W1's epoch loop, the thread with 14 of the hidden
- * neurons and the 10 outputs spent several times as long activating as the
- * one with 16).  Each value goes through the same operations either way. */
+ * vectorized loop over such a row leaves much of it to its scalar
+ * remainder (in W1's epoch loop, the thread with 14 of the hidden neurons
+ * and the 10 outputs spent several times as long activating as the one
+ * with 16).  Each value goes through the same operations either way. */
 #define ACT_FLAT 1024
+
+/* The m x n block M (rows ld apart) into the run of m * n values r ... */
+static inline void FBP_NAME(fbp_pack)(REAL *r, const REAL *M, ptrdiff_t ld, ptrdiff_t m,
+                                      ptrdiff_t n)
+{
+    ptrdiff_t i, j;
+    for (i = 0; i < m; i++)
+        for (j = 0; j < n; j++)
+            r[i * n + j] = M[i * ld + j];
+}
+
+/* ... and back. */
+static inline void FBP_NAME(fbp_unpack)(REAL *M, ptrdiff_t ld, const REAL *r, ptrdiff_t m,
+                                        ptrdiff_t n)
+{
+    ptrdiff_t i, j;
+    for (i = 0; i < m; i++)
+        for (j = 0; j < n; j++)
+            M[i * ld + j] = r[i * n + j];
+}
 
 FBP_CLONES
 REAL FBP_NAME(fbp_activate)(int act, REAL *A, ptrdiff_t lda, const REAL *b,
@@ -96,14 +117,13 @@ REAL FBP_NAME(fbp_activate)(int act, REAL *A, ptrdiff_t lda, const REAL *b,
     ptrdiff_t i, j;
     if (m * n <= ACT_FLAT) {
         REAL t[ACT_FLAT];
+        FBP_NAME(fbp_pack)(t, A, lda, m, n);
         for (i = 0; i < m; i++)
             for (j = 0; j < n; j++)        /* z = w a + b */
-                t[i * n + j] = A[i * lda + j] + b[j];
+                t[i * n + j] += b[j];
         zmax = FBP_NAME(fbp_row_max_abs)(t, m * n);
         FBP_NAME(fbp_activate_run)(act, t, m * n);
-        for (i = 0; i < m; i++)
-            for (j = 0; j < n; j++)
-                A[i * lda + j] = t[i * n + j];
+        FBP_NAME(fbp_unpack)(A, lda, t, m, n);
         return zmax;
     }
     for (i = 0; i < m; i++) {
@@ -147,21 +167,16 @@ REAL FBP_NAME(fbp_times_derivative)(int act, REAL *D, ptrdiff_t ldd,
                                     ptrdiff_t m, ptrdiff_t n)
 {
     REAL dmax = 0;
-    ptrdiff_t i, j;
+    ptrdiff_t i;
     if (ldd == n && lda == n) {            /* one run: the rows follow each other */
         n *= m;
         m = 1;
     } else if (m * n <= ACT_FLAT) {        /* one run in scratch rows, as fbp_activate */
         REAL td[ACT_FLAT], ta[ACT_FLAT];
-        for (i = 0; i < m; i++)
-            for (j = 0; j < n; j++) {
-                td[i * n + j] = D[i * ldd + j];
-                ta[i * n + j] = A[i * lda + j];
-            }
+        FBP_NAME(fbp_pack)(td, D, ldd, m, n);
+        FBP_NAME(fbp_pack)(ta, A, lda, m, n);
         FBP_NAME(fbp_times_derivative_run)(act, td, ta, m * n);
-        for (i = 0; i < m; i++)
-            for (j = 0; j < n; j++)
-                D[i * ldd + j] = td[i * n + j];
+        FBP_NAME(fbp_unpack)(D, ldd, td, m, n);
         return FBP_NAME(fbp_row_max_abs)(td, m * n);
     }
     for (i = 0; i < m; i++) {
