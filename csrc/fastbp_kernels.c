@@ -7,17 +7,6 @@
 #include "fastbp_clones.h"
 #include "fastbp_kernels.h"
 
-/* Fetch the cache line at p into L2.  Written out on x86-64 as an asm
- * volatile, which the compiler never drops (GCC 12 dropped a loop of
- * __builtin_prefetch calls whole elsewhere in fastbp). */
-#if defined(__GNUC__) && defined(__x86_64__)
-#define FBP_PREFETCH(p) __asm__ volatile("prefetcht1 %0" : : "m"(*(const char *)(p)))
-#elif defined(__GNUC__)
-#define FBP_PREFETCH(p) __builtin_prefetch((p), 0, 2)
-#else
-#define FBP_PREFETCH(p) ((void)(p))
-#endif
-
 /* double: e^r by Taylor to r^13 (|r| <= ln2/2: error < 5e-18). */
 #define REAL double
 #define S _d
@@ -105,11 +94,8 @@ int fbp_prefetch_some(fbp_prefetch *pf, int lines)
     while (lines-- > 0) {
         if (pf->row >= pf->count)
             return 0;
-#if defined(__GNUC__)
-        /* into L2 (read, moderate locality): the mini-batch's rows together
-         * are larger than L1 */
-        __builtin_prefetch((const char *)pf->rows[pf->order[pf->row]] + pf->offset, 0, 2);
-#endif
+        /* into L2: the mini-batch's rows together are larger than L1 */
+        FBP_PREFETCH((const char *)pf->rows[pf->order[pf->row]] + pf->offset);
         pf->offset += 64;
         if (pf->offset >= pf->row_bytes) {
             pf->offset = 0;

@@ -87,6 +87,18 @@ typedef struct {
 void fbp_barrier_init(fbp_barrier *bar, int n_threads);
 void fbp_barrier_wait(fbp_barrier *bar, int *local_sense);
 
+/* Fetch the cache line at p into this core's L2 cache.  Written out on
+ * x86-64 as an asm volatile, which the compiler never drops: GCC 12's
+ * dead-code elimination removed a loop of __builtin_prefetch (or
+ * _mm_prefetch) calls whole from the small kernels, silently. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define FBP_PREFETCH(p) __asm__ volatile("prefetcht1 %0" : : "m"(*(const char *)(p)))
+#elif defined(__GNUC__)
+#define FBP_PREFETCH(p) __builtin_prefetch((p), 0, 2)
+#else
+#define FBP_PREFETCH(p) ((void)(p))
+#endif
+
 /* Rows of a data set to bring into this core's L2 cache ahead of their use:
  * rows[order[0]], ..., rows[order[count - 1]], row_bytes bytes each, taken
  * a few cache lines at a time.  A thread waiting at the barrier fetches the

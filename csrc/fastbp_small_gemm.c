@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 
+#include "fastbp_kernels.h"          /* FBP_PREFETCH */
 #include "fastbp_small_gemm.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
@@ -56,17 +57,14 @@ static ptrdiff_t tile_step(ptrdiff_t ntiles)
 }
 
 /* Bring lines [first, last) of each of the m rows `next` into L2: a later
- * mini-batch's inputs, fetched while BP4 computes.  The instruction is
- * written out: GCC 12's dead-code elimination removed this loop whole when
- * it was written with __builtin_prefetch or _mm_prefetch (from the build of
- * every kernel, silently), and an asm volatile is never removed. */
+ * mini-batch's inputs, fetched while BP4 computes. */
 static inline void prefetch_lines(const void *const *next, ptrdiff_t m,
                                   ptrdiff_t first, ptrdiff_t last)
 {
     ptrdiff_t s, line;
     for (s = 0; s < m; s++)
         for (line = first; line < last; line++)
-            __asm__ volatile("prefetcht1 %0" : : "m"(*((const char *)next[s] + 64 * line)));
+            FBP_PREFETCH((const char *)next[s] + 64 * line);
 }
 
 /* v[q] + v[q + 4], then + the pair 2 lanes on, then + the next lane: the
