@@ -1187,13 +1187,15 @@ def small_layers(sizes, Py_ssize_t batch_size, dtype):
     return tuple(bool(ok and sizes[l] <= widest) for l in range(1, len(sizes)))
 
 
-cdef const void **_row_table(const floating[:, ::1] X, const Py_ssize_t[::1] rows,
+cdef const void **_row_table(const floating[:, :] X, const Py_ssize_t[::1] rows,
                              object keep) except NULL:
     """Pointers to the rows X[rows[0]], X[rows[1]], ... (in an array kept in
-    the list keep), for the test twins of the small kernels."""
+    the list keep), for the test twins of the kernels that take a table of
+    rows: each row of X must be contiguous, wherever it lies."""
     cdef Py_ssize_t s
     if rows.shape[0] == 0 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError("the small kernels take at least one row of at least one value")
+        raise ValueError("the kernels take at least one row of at least one value")
+    _row_ld(X.strides, sizeof(floating))
     table = np.empty(rows.shape[0], dtype=np.uintp)
     keep.append(table)
     cdef size_t[::1] t = table
@@ -1204,7 +1206,7 @@ cdef const void **_row_table(const floating[:, ::1] X, const Py_ssize_t[::1] row
     return <const void **> &t[0]
 
 
-def _small_gemm_nt(const floating[:, ::1] X, const Py_ssize_t[::1] rows,
+def _small_gemm_nt(const floating[:, :] X, const Py_ssize_t[::1] rows,
                    const floating[:, ::1] W):
     """Test twin of the small kernel Z = A W^T: X[rows] W^T, the rows read
     in place (X and W both float32 or both float64)."""
@@ -1221,7 +1223,7 @@ def _small_gemm_nt(const floating[:, ::1] X, const Py_ssize_t[::1] rows,
     return Z
 
 
-def _small_gemm_tn(double alpha, const floating[:, ::1] D, const floating[:, ::1] X,
+def _small_gemm_tn(double alpha, const floating[:, ::1] D, const floating[:, :] X,
                    const Py_ssize_t[::1] rows, double beta, floating[:, ::1] W):
     """Test twin of the small kernel W <- beta W + alpha D^T A: with X[rows]
     as A, in place (fetching no later rows: a prefetch changes no result)."""
@@ -1768,20 +1770,9 @@ def _dgemv_blocks_match_numpy():
 
 
 cdef const double **_book_rows(const double[:, :] A, object keep) except NULL:
-    """Pointers to the rows of A, each of which must be contiguous (a column
-    slice of a wider array, say, or rows in reverse), in an array kept in
-    the list keep: what the book kernels take."""
-    cdef Py_ssize_t s
-    if A.shape[0] == 0 or A.shape[1] == 0:
-        raise ValueError("the book kernels take at least one row of at least one value")
-    if A.strides[1] != sizeof(double):
-        raise ValueError("each row of A must be contiguous")
-    table = np.empty(A.shape[0], dtype=np.uintp)
-    keep.append(table)
-    cdef size_t[::1] t = table
-    for s in range(A.shape[0]):
-        t[s] = <size_t> &A[s, 0]
-    return <const double **> &t[0]
+    """The rows of A in order as the book kernels take them (see _row_table)."""
+    cdef const Py_ssize_t[::1] order = np.arange(A.shape[0], dtype=np.intp)
+    return <const double **> _row_table[double](A, order, keep)
 
 
 def _book_gemv(const double[:, ::1] W, const double[:, :] A, wide=None):
