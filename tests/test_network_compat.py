@@ -484,6 +484,30 @@ def test_pair_samples_reads_only_the_books_form(small_data):
         assert _engine.pair_samples(data, 6, 4) is None, name
 
 
+def test_pair_samples_refuses_a_stranger_anywhere_in_the_list():
+    # pair_samples reads the objects of the pairs ahead of the one it
+    # checks; whatever stands there, and wherever, it must refuse cleanly
+    rng = np.random.default_rng(5)
+    good = [(rng.standard_normal((6, 1)), rng.standard_normal((4, 1))) for _ in range(40)]
+    x, y = good[0]
+    strangers = {
+        "None": None,
+        "a list pair": [x, y],
+        "a 1-tuple": (x,),
+        "a 3-tuple": (x, y, 0),
+        "a string for x": ("abcdef", y),
+        "a list for y": (x, [0.0] * 4),
+        "a 3-d x": (x.reshape(6, 1, 1), y),
+        "a wrong length": (x[:5], y),
+    }
+    assert _engine.pair_samples(good, 6, 4) is not None
+    for name, stranger in strangers.items():
+        for place in (0, 1, 17, 30, 35, 38, 39):
+            data = list(good)
+            data[place] = stranger
+            assert _engine.pair_samples(data, 6, 4) is None, (name, place)
+
+
 def test_sgd_gives_the_same_weights_however_the_pairs_are_held(small_data, capsys):
     forms = pair_forms(small_data[0])
     results = {}
