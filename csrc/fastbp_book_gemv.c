@@ -89,39 +89,76 @@ GEMV_INLINE GEMV_TARGET void rows4(double *Z, ptrdiff_t ldz, const double *W,
         }
 }
 
-/* 2 leftover rows, one sample. */
-GEMV_INLINE GEMV_TARGET void rows2(double *z, const double *W, ptrdiff_t n_in,
-                                   const double *x)
+/* Samples of the leftover rows carried at once: each sample's sums are a
+ * chain of dependent adds, so several samples side by side keep the adders
+ * busy (8 sums in 128-bit registers, within AVX2's 16). */
+#define GEMV_TAIL_SAMPLES 4
+
+/* 2 leftover rows times `ns` samples: per sample and row, 2 lanes. */
+GEMV_INLINE GEMV_TARGET void rows2(double *Z, ptrdiff_t ldz, const double *W,
+                                   ptrdiff_t n_in, const double *const *A, const int ns)
 {
-    __m128d a0 = _mm_setzero_pd(), a1 = _mm_setzero_pd();
+    __m128d a0[GEMV_TAIL_SAMPLES], a1[GEMV_TAIL_SAMPLES];
     ptrdiff_t j;
+    int s;
+    for (s = 0; s < ns; s++)
+        a0[s] = a1[s] = _mm_setzero_pd();
     for (j = 0; j < n_in; j += 2) {
-        const __m128d xv = _mm_loadu_pd(x + j);
-        a0 = _mm_add_pd(a0, _mm_mul_pd(_mm_loadu_pd(W + j), xv));
-        a1 = _mm_add_pd(a1, _mm_mul_pd(_mm_loadu_pd(W + n_in + j), xv));
+        const __m128d w0 = _mm_loadu_pd(W + j), w1 = _mm_loadu_pd(W + n_in + j);
+        for (s = 0; s < ns; s++) {
+            const __m128d xv = _mm_loadu_pd(A[s] + j);
+            a0[s] = _mm_add_pd(a0[s], _mm_mul_pd(w0, xv));
+            a1[s] = _mm_add_pd(a1[s], _mm_mul_pd(w1, xv));
+        }
     }
-    z[0] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(a0, a0));
-    z[1] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(a1, a1));
+    for (s = 0; s < ns; s++) {
+        Z[s * ldz] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(a0[s], a0[s]));
+        Z[s * ldz + 1] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(a1[s], a1[s]));
+    }
 }
 
-/* 1 leftover row, one sample. */
-GEMV_INLINE GEMV_TARGET void rows1(double *z, const double *W, ptrdiff_t n_in,
-                                   const double *x)
+/* 1 leftover row times `ns` samples: per sample, 2 pairs of lanes. */
+GEMV_INLINE GEMV_TARGET void rows1(double *Z, ptrdiff_t ldz, const double *W,
+                                   ptrdiff_t n_in, const double *const *A, const int ns)
 {
-    __m128d u = _mm_setzero_pd(), v = _mm_setzero_pd();
+    __m128d u[GEMV_TAIL_SAMPLES], v[GEMV_TAIL_SAMPLES];
     ptrdiff_t j;
+    int s;
+    for (s = 0; s < ns; s++)
+        u[s] = v[s] = _mm_setzero_pd();
     for (j = 0; j < n_in; j += 4) {
-        u = _mm_add_pd(u, _mm_mul_pd(_mm_loadu_pd(W + j), _mm_loadu_pd(x + j)));
-        v = _mm_add_pd(v, _mm_mul_pd(_mm_loadu_pd(W + j + 2), _mm_loadu_pd(x + j + 2)));
+        const __m128d w0 = _mm_loadu_pd(W + j), w2 = _mm_loadu_pd(W + j + 2);
+        for (s = 0; s < ns; s++) {
+            u[s] = _mm_add_pd(u[s], _mm_mul_pd(w0, _mm_loadu_pd(A[s] + j)));
+            v[s] = _mm_add_pd(v[s], _mm_mul_pd(w2, _mm_loadu_pd(A[s] + j + 2)));
+        }
     }
-    u = _mm_add_pd(u, v);
-    z[0] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(u, u));
+    for (s = 0; s < ns; s++) {
+        const __m128d t = _mm_add_pd(u[s], v[s]);
+        Z[s * ldz] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(t, t));
+    }
 }
+
+/* A leftover kernel (rows2 or rows1) over all m samples, GEMV_TAIL_SAMPLES
+ * at a time and then the rest, each call with a constant count. */
+#define GEMV_TAIL(KERNEL, Z, ldz, W, n_in, A, m)                                  \
+    do {                                                                          \
+        ptrdiff_t s_;                                                             \
+        for (s_ = 0; s_ + GEMV_TAIL_SAMPLES <= (m); s_ += GEMV_TAIL_SAMPLES)      \
+            KERNEL((Z) + s_ * (ldz), ldz, W, n_in, (A) + s_, GEMV_TAIL_SAMPLES);  \
+        switch ((m) - s_) {                                                       \
+        case 3: KERNEL((Z) + s_ * (ldz), ldz, W, n_in, (A) + s_, 3); break;       \
+        case 2: KERNEL((Z) + s_ * (ldz), ldz, W, n_in, (A) + s_, 2); break;       \
+        case 1: KERNEL((Z) + s_ * (ldz), ldz, W, n_in, (A) + s_, 1); break;       \
+        default: break;                                                           \
+        }                                                                         \
+    } while (0)
 
 /* gemv_rows_S: the whole product, S samples at a time (S a constant), then
  * the m mod S samples left over: the switch hands rows4 a constant count, so
  * that each case is compiled with its loops unrolled (cases S and up never
- * happen; the AVX2 variant, S = 3, leaves 1 or 2). */
+ * happen; the AVX2 variant, S = 3, leaves 1 or 2); then the 2 or 1 rows
+ * left over, GEMV_TAIL_SAMPLES samples at a time. */
 #define DEFINE_GEMV_ROWS(NAME, TARGET, S)                                         \
 TARGET static void NAME(double *Z, ptrdiff_t ldz, const double *W,                \
                         ptrdiff_t n_rows, ptrdiff_t n_in, const double *const *A, \
@@ -141,14 +178,11 @@ TARGET static void NAME(double *Z, ptrdiff_t ldz, const double *W,              
         }                                                                         \
     }                                                                             \
     if (n_rows - r >= 2) {                                                        \
-        for (s = 0; s < m; s++)                                                   \
-            rows2(Z + s * ldz + r, W + r * n_in, n_in, A[s]);                     \
+        GEMV_TAIL(rows2, Z + r, ldz, W + r * n_in, n_in, A, m);                   \
         r += 2;                                                                   \
     }                                                                             \
-    if (n_rows - r == 1) {                                                        \
-        for (s = 0; s < m; s++)                                                   \
-            rows1(Z + s * ldz + r, W + r * n_in, n_in, A[s]);                     \
-    }                                                                             \
+    if (n_rows - r == 1)                                                          \
+        GEMV_TAIL(rows1, Z + r, ldz, W + r * n_in, n_in, A, m);                   \
 }
 
 DEFINE_GEMV_ROWS(gemv_rows_avx512, __attribute__((target("avx2,fma,avx512f,avx512vl"))), 5)
