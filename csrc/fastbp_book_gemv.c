@@ -139,14 +139,17 @@ GEMV_INLINE GEMV_TARGET void rows1(double *Z, ptrdiff_t ldz, const double *W,
     }
 }
 
-/* A leftover kernel (rows2 or rows1) over all m samples, GEMV_TAIL_SAMPLES
- * at a time and then the rest, each call with a constant count. */
-#define GEMV_TAIL(KERNEL, Z, ldz, W, n_in, A, m)                                  \
+/* KERNEL (rows4, rows2 or rows1) over all m samples: S at a time, then the
+ * m mod S left over.  The switch hands the kernel a constant count, so that
+ * each case is compiled with its loops unrolled (cases S and up never
+ * happen; S <= 5 leaves at most 4). */
+#define GEMV_BY_SAMPLES(KERNEL, S, Z, ldz, W, n_in, A, m)                         \
     do {                                                                          \
         ptrdiff_t s_;                                                             \
-        for (s_ = 0; s_ + GEMV_TAIL_SAMPLES <= (m); s_ += GEMV_TAIL_SAMPLES)      \
-            KERNEL((Z) + s_ * (ldz), ldz, W, n_in, (A) + s_, GEMV_TAIL_SAMPLES);  \
+        for (s_ = 0; s_ + (S) <= (m); s_ += (S))                                  \
+            KERNEL((Z) + s_ * (ldz), ldz, W, n_in, (A) + s_, (S));                \
         switch ((m) - s_) {                                                       \
+        case 4: KERNEL((Z) + s_ * (ldz), ldz, W, n_in, (A) + s_, 4); break;       \
         case 3: KERNEL((Z) + s_ * (ldz), ldz, W, n_in, (A) + s_, 3); break;       \
         case 2: KERNEL((Z) + s_ * (ldz), ldz, W, n_in, (A) + s_, 2); break;       \
         case 1: KERNEL((Z) + s_ * (ldz), ldz, W, n_in, (A) + s_, 1); break;       \
@@ -154,35 +157,25 @@ GEMV_INLINE GEMV_TARGET void rows1(double *Z, ptrdiff_t ldz, const double *W,
         }                                                                         \
     } while (0)
 
-/* gemv_rows_S: the whole product, S samples at a time (S a constant), then
- * the m mod S samples left over: the switch hands rows4 a constant count, so
- * that each case is compiled with its loops unrolled (cases S and up never
- * happen; the AVX2 variant, S = 3, leaves 1 or 2); then the 2 or 1 rows
- * left over, GEMV_TAIL_SAMPLES samples at a time. */
+/* gemv_rows_S: the whole product, the groups of 4 rows S samples at a time
+ * (the AVX2 variant, S = 3), then the 2 or 1 rows left over,
+ * GEMV_TAIL_SAMPLES samples at a time. */
 #define DEFINE_GEMV_ROWS(NAME, TARGET, S)                                         \
 TARGET static void NAME(double *Z, ptrdiff_t ldz, const double *W,                \
                         ptrdiff_t n_rows, ptrdiff_t n_in, const double *const *A, \
                         ptrdiff_t m)                                              \
 {                                                                                 \
-    ptrdiff_t r, s;                                                               \
-    for (r = 0; r + 4 <= n_rows; r += 4) {                                        \
-        const double *w = W + r * n_in;                                           \
-        for (s = 0; s + (S) <= m; s += (S))                                       \
-            rows4(Z + s * ldz + r, ldz, w, n_in, A + s, (S));                     \
-        switch (m - s) {                                                          \
-        case 4: rows4(Z + s * ldz + r, ldz, w, n_in, A + s, 4); break;            \
-        case 3: rows4(Z + s * ldz + r, ldz, w, n_in, A + s, 3); break;            \
-        case 2: rows4(Z + s * ldz + r, ldz, w, n_in, A + s, 2); break;            \
-        case 1: rows4(Z + s * ldz + r, ldz, w, n_in, A + s, 1); break;            \
-        default: break;                                                           \
-        }                                                                         \
-    }                                                                             \
+    ptrdiff_t r;                                                                  \
+    for (r = 0; r + 4 <= n_rows; r += 4)                                          \
+        GEMV_BY_SAMPLES(rows4, S, Z + r, ldz, W + r * n_in, n_in, A, m);          \
     if (n_rows - r >= 2) {                                                        \
-        GEMV_TAIL(rows2, Z + r, ldz, W + r * n_in, n_in, A, m);                   \
+        GEMV_BY_SAMPLES(rows2, GEMV_TAIL_SAMPLES, Z + r, ldz, W + r * n_in, n_in, \
+                        A, m);                                                    \
         r += 2;                                                                   \
     }                                                                             \
     if (n_rows - r == 1)                                                          \
-        GEMV_TAIL(rows1, Z + r, ldz, W + r * n_in, n_in, A, m);                   \
+        GEMV_BY_SAMPLES(rows1, GEMV_TAIL_SAMPLES, Z + r, ldz, W + r * n_in, n_in, \
+                        A, m);                                                    \
 }
 
 DEFINE_GEMV_ROWS(gemv_rows_avx512, __attribute__((target("avx2,fma,avx512f,avx512vl"))), 5)
