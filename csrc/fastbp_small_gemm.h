@@ -25,24 +25,35 @@
  * columns of O (one per thread), gives the same bits as the whole product.
  *
  * W, Z, D and O are row-major with the given row strides.  The kernels are
- * compiled for x86-64 processors with AVX-512 (GCC's target attribute) and
- * used only where fbp_small_gemm_available() says the processor has it;
- * elsewhere the engine calls BLAS.
+ * compiled twice for x86-64 (GCC's target attribute): for processors with
+ * AVX-512 and for those with AVX2 and FMA, each call naming its variant.
+ * The two sum in vectors of different widths, so their results differ in
+ * the last bits; each is the same whatever blocks it is cut into.  The
+ * engine uses the best variant fbp_small_gemm_available() reports, and
+ * calls BLAS where it reports none.
  */
 #ifndef FASTBP_SMALL_GEMM_H
 #define FASTBP_SMALL_GEMM_H
 
 #include <stddef.h>
 
-/* 1 where the kernels can run on this processor, else 0. */
+/* The variants, by instruction set. */
+#define FBP_SMALL_AVX2 1
+#define FBP_SMALL_AVX512 2
+
+/* The best variant this processor runs (FBP_SMALL_AVX512 where it has
+ * AVX-512, else FBP_SMALL_AVX2 where it has AVX2 and FMA), or 0 where it
+ * runs none.  A processor that runs FBP_SMALL_AVX512 also runs
+ * FBP_SMALL_AVX2.  Every kernel below takes the variant as its first
+ * argument. */
 int fbp_small_gemm_available(void);
 
 /* Z (m x n, ldz) <- A W^T, with row s of A (k values) at A[s] and W n x k
  * (ldw); m, n, k >= 1.  _d for double, _f for float. */
-void fbp_small_gemm_nt_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+void fbp_small_gemm_nt_d(int variant, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                          const double *const *A, const double *W, ptrdiff_t ldw,
                          double *Z, ptrdiff_t ldz);
-void fbp_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+void fbp_small_gemm_nt_f(int variant, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                          const float *const *A, const float *W, ptrdiff_t ldw,
                          float *Z, ptrdiff_t ldz);
 
@@ -50,21 +61,21 @@ void fbp_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
  * A (k values) at A[s]; m, n, k >= 1.  Meanwhile the m_next rows next[s]
  * (k values each; m_next may be 0) are fetched into the L2 cache: the
  * inputs of a later mini-batch. */
-void fbp_small_gemm_tn_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, double alpha,
+void fbp_small_gemm_tn_d(int variant, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, double alpha,
                          const double *D, ptrdiff_t ldd, const double *const *A,
                          double beta, double *W, ptrdiff_t ldw,
                          const double *const *next, ptrdiff_t m_next);
-void fbp_small_gemm_tn_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+void fbp_small_gemm_tn_f(int variant, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                          const float *D, ptrdiff_t ldd, const float *const *A,
                          float beta, float *W, ptrdiff_t ldw,
                          const float *const *next, ptrdiff_t m_next);
 
 /* O (m x n, ldo) <- D W, with D m x k (ldd) and W k x n (ldw); m, n,
  * k >= 1. */
-void fbp_small_gemm_nn_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *D,
+void fbp_small_gemm_nn_d(int variant, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *D,
                          ptrdiff_t ldd, const double *W, ptrdiff_t ldw, double *O,
                          ptrdiff_t ldo);
-void fbp_small_gemm_nn_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *D,
+void fbp_small_gemm_nn_f(int variant, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *D,
                          ptrdiff_t ldd, const float *W, ptrdiff_t ldw, float *O,
                          ptrdiff_t ldo);
 

@@ -1,32 +1,30 @@
 /*
  * Body of the kernels declared in fastbp_small_gemm.h, written once for a
- * generic REAL and included by fastbp_small_gemm.c for double and for
- * float.  Expects REAL, S (the name suffix), VEC (AVX-512's vector of REAL),
- * NL (REALs in a vector), MASK (a mask of NL lanes), and the intrinsics as
- * V_LOADU, V_MASKZ_LOADU, V_STOREU, V_MASK_STOREU, V_SET1, V_ZERO, V_MUL,
- * V_FMADD and V_HSUM; the helpers tile_step and prefetch_lines, and NT_S, NT_R,
- * TN_R, TN_C, NN_S, NN_C, COMB_X, COMB_C, TARGET and INLINE.
+ * generic REAL and vector, and included by fastbp_small_gemm.c for each
+ * instruction set (AVX-512, AVX2) and each of double and float.  Expects
+ * REAL, S (the type's name suffix), ISA (the instruction set's), VEC (a
+ * vector of REAL), NL (REALs in a vector), MASK (a mask of lanes), and as
+ * macros V_LOADU, V_MASKZ_LOADU, V_STOREU, V_MASK_STOREU, V_SET1, V_ZERO,
+ * V_MUL, V_FMADD, V_HSUM and V_FIRST_LANES (the mask of the first n lanes,
+ * 0 < n <= NL); the helpers tile_step and prefetch_lines, and NT_S, NT_R,
+ * TN_R, TN_C, NN_S, NN_C, COMB_X, COMB_C (the instruction set's tiles, at
+ * most 5 x 4 for the feedforward and BP4 tiles and 5 x 3 for BP2's),
+ * TARGET and INLINE.
  *
  * A row's last k % NL values are handled by masked loads and stores, which
  * touch no memory in the lanes masked off.
  * Deliberately no include guard: it is included once per type, and it
  * undefines those parameters at its end.
  */
-#define FBP_SG_CAT_(a, b) a##b
-#define FBP_SG_CAT(a, b) FBP_SG_CAT_(a, b)
-#define FBP_SG(name) FBP_SG_CAT(name, S)
+#define FBP_SG_CAT_(a, b, c) a##b##c
+#define FBP_SG_CAT(a, b, c) FBP_SG_CAT_(a, b, c)
+#define FBP_SG(name) FBP_SG_CAT(name, S, ISA)
 
 /* The lanes of v added in a fixed order: halves, then quarters, ... down
  * to one lane, in vector registers (V_HSUM). */
 INLINE REAL FBP_SG(hsum)(VEC v)
 {
     return V_HSUM(v);
-}
-
-/* The mask of the first n lanes (0 < n < NL). */
-INLINE MASK FBP_SG(first_lanes)(ptrdiff_t n)
-{
-    return (MASK)((1u << n) - 1u);
 }
 
 /* Feedforward tile: Z[s, r] = sum_j A[s][j] W[r, j] for s < ns, r < nr
@@ -60,7 +58,7 @@ INLINE void FBP_SG(nt_tile)(const int ns, const int nr, ptrdiff_t k, const REAL 
                 acc[s][r] = V_FMADD(a[s], w[r], acc[s][r]);
     }
     if (j < k) {
-        MASK tail = FBP_SG(first_lanes)(k - j);
+        MASK tail = V_FIRST_LANES(k - j);
 #pragma GCC unroll 8
         for (s = 0; s < ns; s++)
             a[s] = V_MASKZ_LOADU(tail, A[s] + j);
@@ -80,9 +78,13 @@ INLINE void FBP_SG(nt_tile)(const int ns, const int nr, ptrdiff_t k, const REAL 
             Z[s * ldz + r] = FBP_SG(hsum)(acc[s][r]);
 }
 
+/* One case for each tile shape up to 5 x 4; those larger than this
+ * instruction set's tiles never happen and compile to nothing. */
 #define NT_CASE(ns, nr)                                                           \
     case (ns) * 8 + (nr):                                                         \
-        FBP_SG(nt_tile)(ns, nr, k, A + s, W + r * ldw, ldw, Z + s * ldz + r, ldz); \
+        if ((ns) <= NT_S && (nr) <= NT_R)                                         \
+            FBP_SG(nt_tile)(ns, nr, k, A + s, W + r * ldw, ldw, Z + s * ldz + r,  \
+                            ldz);                                                 \
         break;
 #define NT_ROWS(ns) NT_CASE(ns, 1) NT_CASE(ns, 2) NT_CASE(ns, 3) NT_CASE(ns, 4)
 
@@ -175,10 +177,12 @@ INLINE void FBP_SG(comb_tile)(const int nx, const int nc, ptrdiff_t nt, const RE
                       W + r * ldw, ldw, msk, lst)
 #define TN_CASE(nr, nc)                                                                \
     case (nr) * 8 + (nc):                                                              \
-        if (tail)                                                                      \
+        if ((nr) > TN_R || (nc) > TN_C)                                                \
+            break;                                                                     \
+        if (cut)                                                                       \
             TN_TILE(nr, nc, 1, tail);                                                  \
         else                                                                           \
-            TN_TILE(nr, nc, 0, 0);                                                     \
+            TN_TILE(nr, nc, 0, tail);                                                  \
         break;
 #define TN_ROWS(nr) TN_CASE(nr, 1) TN_CASE(nr, 2) TN_CASE(nr, 3) TN_CASE(nr, 4)
 
@@ -193,7 +197,9 @@ static TARGET void FBP_SG(tn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,
     ptrdiff_t row_lines = (k * (ptrdiff_t)sizeof(REAL) + 63) / 64;
     for (j = 0; j < k; j += TN_C * NL, b++) {
         int nc = (int)((k - j + NL - 1) / NL < TN_C ? (k - j + NL - 1) / NL : TN_C);
-        MASK tail = j + nc * NL > k ? FBP_SG(first_lanes)(k - j - (nc - 1) * NL) : 0;
+        /* the lanes of the last vector in the row: all, or the row's end */
+        const int cut = j + nc * NL > k;
+        const MASK tail = V_FIRST_LANES(cut ? k - j - (nc - 1) * NL : NL);
         /* this block's share of the next inputs: about k / blocks values a row */
         prefetch_lines((const void *const *)next, m_next, row_lines * b / blocks,
                        row_lines * (b + 1) / blocks);
@@ -218,12 +224,14 @@ static TARGET void FBP_SG(tn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,
                       O + s * ldo, ldo, msk, lst)
 #define NN_CASE(ns, nc)                                                                \
     case (ns) * 8 + (nc):                                                              \
-        if (tail)                                                                      \
+        if ((ns) > NN_S || (nc) > NN_C)                                                \
+            break;                                                                     \
+        if (cut)                                                                       \
             NN_TILE(ns, nc, 1, tail);                                                  \
         else                                                                           \
-            NN_TILE(ns, nc, 0, 0);                                                     \
+            NN_TILE(ns, nc, 0, tail);                                                  \
         break;
-#define NN_SAMPLES(ns) NN_CASE(ns, 1) NN_CASE(ns, 2)
+#define NN_SAMPLES(ns) NN_CASE(ns, 1) NN_CASE(ns, 2) NN_CASE(ns, 3)
 
 static TARGET void FBP_SG(nn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *D,
                               ptrdiff_t ldd, const REAL *W, ptrdiff_t ldw, REAL *O,
@@ -232,7 +240,8 @@ static TARGET void FBP_SG(nn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL 
     ptrdiff_t s, j;
     for (j = 0; j < n; j += NN_C * NL) {
         int nc = (int)((n - j + NL - 1) / NL < NN_C ? (n - j + NL - 1) / NL : NN_C);
-        MASK tail = j + nc * NL > n ? FBP_SG(first_lanes)(n - j - (nc - 1) * NL) : 0;
+        const int cut = j + nc * NL > n;
+        const MASK tail = V_FIRST_LANES(cut ? n - j - (nc - 1) * NL : NL);
         for (s = 0; s < m; s += NN_S) {
             int ns = (int)(m - s < NN_S ? m - s : NN_S);
             switch (ns * 8 + nc) {
@@ -251,6 +260,7 @@ static TARGET void FBP_SG(nn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL 
 
 #undef REAL
 #undef S
+#undef V_FIRST_LANES
 #undef VEC
 #undef NL
 #undef MASK

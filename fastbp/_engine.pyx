@@ -181,7 +181,8 @@ cdef struct Layers:
     void **D              # D[l]: batch x n_l errors delta^l (l >= 1), rows ld[l] apart
     Py_ssize_t *ld        # ld[l]: the row stride of A^l and D^l (ld[0] = n_0, the inputs')
     int *small            # small[l]: layer l's products (feedforward, BP4, and BP2 through
-                          # W^l) are the small kernels' (small_layers), else BLAS's
+                          # W^l) are the small kernels' (small_layers), in this variant
+                          # (FBP_SMALL_AVX512 or FBP_SMALL_AVX2), or BLAS's where 0
     void *inputs[MAX_BLOCKS]  # inputs[t]: thread t's copy of the mini-batch's A^0
     const void **x_rows   # NULL, or where small[1] (layer 1's products are the small
                           # kernels'): x_rows[t * x_rows_ld + s], the row of
@@ -319,7 +320,7 @@ cdef void _forward(Layers *net, const floating *a0, Py_ssize_t m,
             hi = _bound(net, l, k + 1)
             # Z^l[:, own] = A^{l-1} (W^l[own, :])^T
             if net.small[l]:
-                small_gemm_nt(m, hi - lo, n_in, rows_in,
+                small_gemm_nt(net.small[l], m, hi - lo, n_in, rows_in,
                               <floating *> net.W[l] + lo * n_in, n_in, a_out + lo, ld_out)
             else:
                 gemm_rowmajor(NoTrans, Trans, <int> m, <int> (hi - lo), n_in,
@@ -373,7 +374,8 @@ cdef void _backward(Layers *net, int cost, const floating *y, Py_ssize_t m,
             hi = _bound(net, l, k + 1)
             # D^l[:, own] = D^{l+1} W^{l+1}[:, own]                         (BP2)
             if net.small[l + 1]:
-                small_gemm_nn(m, hi - lo, n_next, <floating *> net.D[l + 1], ld_next,
+                small_gemm_nn(net.small[l + 1], m, hi - lo, n_next,
+                              <floating *> net.D[l + 1], ld_next,
                               <floating *> net.W[l + 1] + lo, n_l,
                               <floating *> net.D[l] + lo, ld_l)
             else:
@@ -486,7 +488,8 @@ cdef void _update(Layers *net, const floating *a0, floating eta, floating decay,
             hi = _bound(net, l, k + 1)
             # W^l[own] <- decay W^l[own] - (eta/m) (D^l[:, own])^T A^{l-1}  (BP4)
             if net.small[l]:
-                small_gemm_tn(m, hi - lo, n_in, alpha, <floating *> net.D[l] + lo, ld_out,
+                small_gemm_tn(net.small[l], m, hi - lo, n_in, alpha,
+                              <floating *> net.D[l] + lo, ld_out,
                               rows_in, decay, <floating *> net.W[l] + lo * n_in, n_in,
                               rows_next, net.x_next_count
                               if rows_next != NULL and k == _first_block(net, t, l) else 0)
@@ -1193,7 +1196,7 @@ def overlapping_pair(list arrays):
 
 # In the epoch loop, a narrow layer's products (feedforward, BP4, and BP2
 # through its weights) are the small kernels of csrc/fastbp_small_gemm.c,
-# for mini-batches of 8 to 32 samples, on processors with AVX-512; the first
+# for mini-batches of 8 to 32 samples, on processors with AVX-512 or AVX2; the first
 # layer's read each mini-batch's inputs where they lie.  There a
 # mini-batch's copy, BLAS's packing of its operands and a BLAS call's fixed
 # cost are a good part of what the products cost.  Measured on 2 cores,
@@ -1208,11 +1211,43 @@ def overlapping_pair(list arrays):
 # the kernels' epoch up to h = 128 but 0.93 at h = 192; sgemm 1.16-2.4 times
 # up to h = 512.  In float64, batches of 1, 2 or 4 took up to 40% longer
 # with the kernels' first build (a sample's row is then read for too few of
-# W's rows).  The widths below keep a margin from where BLAS won.
+# W's rows).  The widths below keep a margin from where BLAS won.  The
+# AVX2 variant, on a 2-core AMD EPYC (Zen 3) without AVX-512, 10,000
+# samples, 5 alternating pairs of epochs: with batches of 10, BLAS took
+# 1.15-1.21 times the kernels' epoch at h = 64 and 96 in float64 and
+# 1.30-1.74 at h = 64 to 384 in float32 (one run at h = 256: 0.97); with
+# batches of 16 to 32, float32 at h = 128 and 256 went either way from run
+# to run (0.89 to 1.28), float64 at h = 30 and 64 1.02-1.31.
 SMALL_BATCH_MIN = 8
 SMALL_BATCH_MAX = 32
 SMALL_WIDTH_MAX = {"float64": 96, "float32": 384}
-SMALL_GEMM = bool(fbp_small_gemm_available())
+# The kernels' variant the epoch loop takes: FBP_SMALL_AVX512 (2) or
+# FBP_SMALL_AVX2 (1), the best this processor runs; 0 where it runs neither.
+SMALL_VARIANT = fbp_small_gemm_available()
+SMALL_GEMM = SMALL_VARIANT != 0
+SMALL_VARIANTS = {"avx512": 2, "avx2": 1}
+
+
+def _small_variants():
+    """The names of the kernels' variants this processor runs, best first
+    (for the tests: every one of them is checked)."""
+    return [name for name, code in SMALL_VARIANTS.items() if 0 < code <= SMALL_VARIANT]
+
+
+cdef int _small_variant(object variant) except -1:
+    """The code of a variant by name (None: the epoch loop's), if this
+    processor runs it."""
+    if variant is None:
+        code = SMALL_VARIANT
+    elif variant in SMALL_VARIANTS:
+        code = SMALL_VARIANTS[variant]
+    else:
+        raise ValueError(f"no small kernels named {variant!r}; "
+                         f"there are {sorted(SMALL_VARIANTS)}")
+    if not 0 < code <= SMALL_VARIANT:
+        raise ValueError(f"this processor does not run the small kernels' "
+                         f"{variant or 'any'} variant")
+    return code
 
 
 def small_layers(sizes, Py_ssize_t batch_size, dtype):
@@ -1246,9 +1281,11 @@ cdef const void **_row_table(const floating[:, :] X, const Py_ssize_t[::1] rows,
 
 
 def _small_gemm_nt(const floating[:, :] X, const Py_ssize_t[::1] rows,
-                   const floating[:, ::1] W):
+                   const floating[:, ::1] W, variant=None):
     """Test twin of the small kernel Z = A W^T: X[rows] W^T, the rows read
-    in place (X and W both float32 or both float64)."""
+    in place (X and W both float32 or both float64).  variant: "avx512" or
+    "avx2" (default: the epoch loop's)."""
+    cdef int code = _small_variant(variant)
     keep = []
     cdef const void **A = _row_table(X, rows, keep)
     if not SMALL_GEMM or W.shape[0] == 0 or W.shape[1] != X.shape[1]:
@@ -1257,15 +1294,17 @@ def _small_gemm_nt(const floating[:, :] X, const Py_ssize_t[::1] rows,
                  dtype=np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] out = Z
     with nogil:
-        small_gemm_nt(out.shape[0], out.shape[1], W.shape[1], A, &W[0, 0], W.shape[1],
+        small_gemm_nt(code, out.shape[0], out.shape[1], W.shape[1], A, &W[0, 0], W.shape[1],
                       &out[0, 0], out.shape[1])
     return Z
 
 
 def _small_gemm_tn(double alpha, const floating[:, ::1] D, const floating[:, :] X,
-                   const Py_ssize_t[::1] rows, double beta, floating[:, ::1] W):
+                   const Py_ssize_t[::1] rows, double beta, floating[:, ::1] W,
+                   variant=None):
     """Test twin of the small kernel W <- beta W + alpha D^T A: with X[rows]
     as A, in place (fetching no later rows: a prefetch changes no result)."""
+    cdef int code = _small_variant(variant)
     keep = []
     cdef const void **A = _row_table(X, rows, keep)
     if (not SMALL_GEMM or D.shape[0] != rows.shape[0] or D.shape[1] != W.shape[0]
@@ -1273,20 +1312,21 @@ def _small_gemm_tn(double alpha, const floating[:, ::1] D, const floating[:, :] 
         raise ValueError("the small kernel W <- beta W + alpha D^T A does not take these "
                          "arrays on this machine")
     with nogil:
-        small_gemm_tn(D.shape[0], W.shape[0], W.shape[1], <floating> alpha, &D[0, 0],
+        small_gemm_tn(code, D.shape[0], W.shape[0], W.shape[1], <floating> alpha, &D[0, 0],
                       D.shape[1], A, <floating> beta, &W[0, 0], W.shape[1], NULL, 0)
 
 
 def _small_gemm_nn(const floating[:, ::1] D, const floating[:, ::1] W, Py_ssize_t lo,
-                   Py_ssize_t hi, floating[:, ::1] out):
+                   Py_ssize_t hi, floating[:, ::1] out, variant=None):
     """Test twin of the small kernel O = D W on a block of columns, as BP2
     takes it: out[:, lo:hi] = D W[:, lo:hi], no other column of out written."""
+    cdef int code = _small_variant(variant)
     if (not SMALL_GEMM or D.shape[0] == 0 or D.shape[1] == 0 or W.shape[0] != D.shape[1]
             or out.shape[0] != D.shape[0] or out.shape[1] != W.shape[1]
             or not 0 <= lo < hi <= W.shape[1]):
         raise ValueError("the small kernel O = D W does not take these arrays on this machine")
     with nogil:
-        small_gemm_nn(D.shape[0], hi - lo, D.shape[1], &D[0, 0], D.shape[1], &W[0, lo],
+        small_gemm_nn(code, D.shape[0], hi - lo, D.shape[1], &D[0, 0], D.shape[1], &W[0, lo],
                       W.shape[1], &out[0, lo], out.shape[1])
 
 
@@ -1363,7 +1403,8 @@ cdef class _Buffers:
         for l in range(L):
             self.net.sizes[l] = sizes[l]
             self.net.acts[l] = acts[l]
-            self.net.small[l] = bool(gather and small is not None and l > 0 and small[l - 1])
+            self.net.small[l] = (SMALL_VARIANT if gather and small is not None and l > 0
+                                 and small[l - 1] else 0)
         _make_blocks(&self.net, align)
         self.net.ld[0] = sizes[0]
         self.layers = []

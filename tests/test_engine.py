@@ -387,7 +387,7 @@ def test_fit_calls_back_after_every_epoch():
 
 
 # ---------------------------------------------------------------------------
-# The products of narrow layers by the small kernels (AVX-512); the first
+# The products of narrow layers by the small kernels (AVX-512 or AVX2); the first
 # layer's read each mini-batch's inputs where they lie in the data set.
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -409,17 +409,20 @@ SMALL_CASES = [(np.float64, np.float64, 1e-12), (np.float64, np.float32, 1e-12),
                (np.float32, np.float32, 2e-5), (np.float32, np.float64, 2e-5)]
 
 
-@pytest.mark.skipif(not _engine.SMALL_GEMM, reason="the small kernels need AVX-512")
+@pytest.mark.skipif(not _engine.SMALL_GEMM, reason="the small kernels need AVX2 or AVX-512")
+@pytest.mark.parametrize("variant", _engine._small_variants())
 @pytest.mark.parametrize("sizes,names", [([40, 30, 10], ["sigmoid", "sigmoid"]),
                                          ([40, 30, 20, 10], ["sigmoid", "tanh", "sigmoid"])])
 @pytest.mark.parametrize("dtype,x_dtype,tol", SMALL_CASES)
 def test_small_products_train_like_blas_the_reference_and_one_thread(blocks, dtype, x_dtype,
                                                                      tol, sizes, names,
-                                                                     monkeypatch):
+                                                                     variant, monkeypatch):
     """W1's shape, narrower, and one more hidden layer: the layer of 30 is
     cut into blocks of 16 and 14 rows, 95 samples make a last mini-batch of
     5.  Inputs of the network's dtype are read in place; the others are
-    converted into a thread's copy first."""
+    converted into a thread's copy first.  Each variant of the kernels the
+    processor runs (the epoch loop takes the best)."""
+    monkeypatch.setattr(_engine, "SMALL_VARIANT", _engine.SMALL_VARIANTS[variant])
     rng = np.random.default_rng(21)
     X = rng.random((95, 40)).astype(x_dtype)
     X[X < 0.4] = 0                                  # zero pixels

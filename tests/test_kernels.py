@@ -512,17 +512,21 @@ def test_gemm_refuses_mismatched_shapes():
 
 # ---------------------------------------------------------------------------
 # The small products (csrc/fastbp_small_gemm.c) of narrow layers, float32
-# and float64 on processors with AVX-512: the feedforward and BP4 products
-# take their inputs through a table of row pointers (the first layer's,
-# rows of the data set where they lie), BP2's a block of columns.
+# and float64, in each variant this processor runs (AVX-512, AVX2): the
+# feedforward and BP4 products take their inputs through a table of row
+# pointers (the first layer's, rows of the data set where they lie), BP2's
+# a block of columns.
 
 needs_small_gemm = pytest.mark.skipif(not _engine.SMALL_GEMM,
-                                      reason="the small kernels need AVX-512")
+                                      reason="the small kernels need AVX2 or AVX-512")
+# Every variant this processor runs: an AVX-512 machine checks both.
+each_variant = pytest.mark.parametrize("variant", _engine._small_variants())
 
 # (m samples, n rows of W, k inputs): W1's blocks (16 and 14 rows of 784),
-# every remainder of the tiles (5 samples x 4 rows; 4 rows x 4 vectors of
-# columns) and of a vector (8 doubles, 16 floats), inputs shorter than a
-# vector, the largest shapes the engine gives them (32 samples, 64 rows).
+# every remainder of the tiles (AVX-512: 5 samples x 4 rows, 4 rows x 4
+# vectors of columns; AVX2: 4 x 3 and 4 x 3) and of a vector (8 doubles,
+# 16 floats; AVX2: 4 and 8), inputs shorter than a vector, the largest
+# shapes the engine gives them (32 samples, 64 rows).
 SMALL_SHAPES = [(1, 1, 1), (10, 16, 784), (10, 14, 784), (3, 5, 13), (7, 9, 8),
                 (12, 33, 40), (5, 4, 17), (11, 30, 100), (2, 3, 5), (32, 64, 785),
                 (6, 7, 48), (4, 6, 56)]
@@ -548,49 +552,53 @@ def f64(a):
 
 
 @needs_small_gemm
+@each_variant
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mnk", SMALL_SHAPES)
-def test_small_feedforward_product(mnk, dtype):
+def test_small_feedforward_product(mnk, dtype, variant):
     m, n, k = mnk
     X, rows, W, _ = small_problem(m, n, k, 0, dtype)
-    Z = _engine._small_gemm_nt(X, rows, W)
+    Z = _engine._small_gemm_nt(X, rows, W, variant=variant)
     assert Z.dtype == dtype
     scale = np.abs(f64(X[rows])) @ np.abs(f64(W)).T
     assert_allclose(Z, f64(X[rows]) @ f64(W).T, rtol=0, atol=rtol(dtype) * scale.max())
 
 
 @needs_small_gemm
+@each_variant
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mnk", SMALL_SHAPES)
 @pytest.mark.parametrize("alpha,beta", [(-0.3, 1.0), (2.0, 0.999), (1.0, 0.0)])
-def test_small_bp4_step(mnk, alpha, beta, dtype):
+def test_small_bp4_step(mnk, alpha, beta, dtype, variant):
     m, n, k = mnk
     X, rows, W, D = small_problem(m, n, k, 1, dtype)
     expected = beta * f64(W) + alpha * (f64(D).T @ f64(X[rows]))
     scale = np.abs(beta * f64(W)) + abs(alpha) * (np.abs(f64(D)).T @ np.abs(f64(X[rows])))
-    _engine._small_gemm_tn(alpha, D, X, rows, beta, W)
+    _engine._small_gemm_tn(alpha, D, X, rows, beta, W, variant=variant)
     assert W.dtype == dtype
     assert_allclose(W, expected, rtol=0, atol=rtol(dtype) * scale.max())
 
 
 @needs_small_gemm
+@each_variant
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mnk", [(10, 30, 784), (7, 13, 21), (32, 64, 100)])
-def test_small_products_give_the_same_bits_in_blocks_of_rows(mnk, dtype):
+def test_small_products_give_the_same_bits_in_blocks_of_rows(mnk, dtype, variant):
     # The engine's threads each take a block of rows of W: every result
     # must be computed the same way wherever the block boundary falls.
     m, n, k = mnk
     X, rows, W, D = small_problem(m, n, k, 2, dtype)
-    whole = _engine._small_gemm_nt(X, rows, W)
+    whole = _engine._small_gemm_nt(X, rows, W, variant=variant)
     stepped = W.copy()
-    _engine._small_gemm_tn(-0.7, D, X, rows, 1.0, stepped)
+    _engine._small_gemm_tn(-0.7, D, X, rows, 1.0, stepped, variant=variant)
     for cut in range(1, n):
-        parts = [_engine._small_gemm_nt(X, rows, np.ascontiguousarray(W[:cut])),
-                 _engine._small_gemm_nt(X, rows, np.ascontiguousarray(W[cut:]))]
+        parts = [_engine._small_gemm_nt(X, rows, np.ascontiguousarray(part), variant=variant)
+                 for part in (W[:cut], W[cut:])]
         assert_array_equal(np.hstack(parts), whole)
         top, bottom = W[:cut].copy(), W[cut:].copy()
-        _engine._small_gemm_tn(-0.7, np.ascontiguousarray(D[:, :cut]), X, rows, 1.0, top)
-        _engine._small_gemm_tn(-0.7, np.ascontiguousarray(D[:, cut:]), X, rows, 1.0, bottom)
+        for part, d in ((top, D[:, :cut]), (bottom, D[:, cut:])):
+            _engine._small_gemm_tn(-0.7, np.ascontiguousarray(d), X, rows, 1.0, part,
+                                   variant=variant)
         assert_array_equal(np.vstack([top, bottom]), stepped)
 
 
@@ -600,15 +608,16 @@ NN_SHAPES = [(1, 1, 1, 0, 1), (10, 10, 30, 0, 16), (10, 10, 30, 16, 30), (7, 3, 
 
 
 @needs_small_gemm
+@each_variant
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("shape", NN_SHAPES)
-def test_small_bp2_product_writes_its_block_only(shape, dtype):
+def test_small_bp2_product_writes_its_block_only(shape, dtype, variant):
     m, k, n, lo, hi = shape
     rng = rng_for("small-nn", *shape)
     D = rng.standard_normal((m, k)).astype(dtype)
     W = rng.standard_normal((k, n)).astype(dtype)
     out = np.full((m, n), np.nan, dtype=dtype)
-    _engine._small_gemm_nn(D, W, lo, hi, out)
+    _engine._small_gemm_nn(D, W, lo, hi, out, variant=variant)
     scale = np.abs(f64(D)) @ np.abs(f64(W[:, lo:hi]))
     assert_allclose(out[:, lo:hi], f64(D) @ f64(W[:, lo:hi]), rtol=0,
                     atol=rtol(dtype) * scale.max())
@@ -616,18 +625,19 @@ def test_small_bp2_product_writes_its_block_only(shape, dtype):
 
 
 @needs_small_gemm
+@each_variant
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_small_bp2_product_gives_the_same_bits_in_blocks_of_columns(dtype):
+def test_small_bp2_product_gives_the_same_bits_in_blocks_of_columns(dtype, variant):
     m, k, n = 10, 12, 45
     rng = rng_for("small-nn-blocks", m, k, n)
     D = rng.standard_normal((m, k)).astype(dtype)
     W = rng.standard_normal((k, n)).astype(dtype)
     whole = np.empty((m, n), dtype=dtype)
-    _engine._small_gemm_nn(D, W, 0, n, whole)
+    _engine._small_gemm_nn(D, W, 0, n, whole, variant=variant)
     for cut in range(1, n):
         parts = np.empty((m, n), dtype=dtype)
-        _engine._small_gemm_nn(D, W, 0, cut, parts)
-        _engine._small_gemm_nn(D, W, cut, n, parts)
+        _engine._small_gemm_nn(D, W, 0, cut, parts, variant=variant)
+        _engine._small_gemm_nn(D, W, cut, n, parts, variant=variant)
         assert_array_equal(parts, whole)
 
 
@@ -659,8 +669,9 @@ class GuardedArrays:
 
 
 @needs_small_gemm
+@each_variant
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_small_kernels_touch_nothing_past_their_arrays(dtype):
+def test_small_kernels_touch_nothing_past_their_arrays(dtype, variant):
     # Row ends are masked vector steps: every array here ends at a guard
     # page, with rows of 1 to 33 values (none, part of or several vectors).
     guarded = GuardedArrays()
@@ -674,17 +685,50 @@ def test_small_kernels_touch_nothing_past_their_arrays(dtype):
                 D = guarded(rng.standard_normal((m, n)).astype(dtype))
                 tol = rtol(dtype)
                 scale = np.abs(f64(X)) @ np.abs(f64(W)).T
-                assert_allclose(_engine._small_gemm_nt(X, rows, W), f64(X) @ f64(W).T,
-                                rtol=0, atol=tol * scale.max())
+                assert_allclose(_engine._small_gemm_nt(X, rows, W, variant=variant),
+                                f64(X) @ f64(W).T, rtol=0, atol=tol * scale.max())
                 expected = f64(W) - 0.5 * f64(D).T @ f64(X)
                 scale = np.abs(f64(W)) + 0.5 * np.abs(f64(D)).T @ np.abs(f64(X))
-                _engine._small_gemm_tn(-0.5, D, X, rows, 1.0, W)
+                _engine._small_gemm_tn(-0.5, D, X, rows, 1.0, W, variant=variant)
                 assert_allclose(W, expected, rtol=0, atol=tol * scale.max())
                 Wk = guarded(rng.standard_normal((n, k)).astype(dtype))
                 out = guarded(np.zeros((m, k), dtype=dtype))
-                _engine._small_gemm_nn(D, Wk, 0, k, out)
+                _engine._small_gemm_nn(D, Wk, 0, k, out, variant=variant)
                 scale = np.abs(f64(D)) @ np.abs(f64(Wk))
                 assert_allclose(out, f64(D) @ f64(Wk), rtol=0, atol=tol * scale.max())
+
+
+def test_the_small_kernels_variant_is_the_best_the_processor_has():
+    # Read from the processor's flags as Linux reports them, independently of
+    # the kernels' own check (GCC's __builtin_cpu_supports).
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        pytest.skip("no /proc/cpuinfo flags to read")
+    if not {"avx2", "fma"} <= set(flags):
+        expected = []
+    elif {"avx512f", "avx512vl", "avx512dq"} <= set(flags):
+        expected = ["avx512", "avx2"]
+    else:
+        expected = ["avx2"]
+    if not _engine.SMALL_GEMM and expected:
+        pytest.skip("fastbp was built without the small kernels")
+    assert _engine._small_variants() == expected
+    assert _engine.SMALL_GEMM == bool(expected)
+
+
+def test_the_small_kernels_refuse_a_variant_the_processor_does_not_run():
+    X, rows, W, D = small_problem(4, 3, 9, 5)
+    with pytest.raises(ValueError, match="no small kernels named"):
+        _engine._small_gemm_nt(X, rows, W, variant="sse2")
+    for variant in set(_engine.SMALL_VARIANTS) - set(_engine._small_variants()):
+        with pytest.raises(ValueError, match="does not run"):
+            _engine._small_gemm_nt(X, rows, W, variant=variant)
+        with pytest.raises(ValueError, match="does not run"):
+            _engine._small_gemm_tn(1.0, D, X, rows, 1.0, W, variant=variant)
+        with pytest.raises(ValueError, match="does not run"):
+            _engine._small_gemm_nn(D, W, 0, 9, np.empty((4, 9)), variant=variant)
 
 
 @needs_small_gemm
