@@ -194,19 +194,114 @@ BOOK_AVX512 static int book_weight_step_avx512(double *W_new, const double *W,
     }
     return !bad;
 }
+
+#define BOOK_AVX2 __attribute__((target("avx2")))
+/* AVX2's 16 registers hold the sums of 32 columns (8 vectors of 4) with
+ * room for the loads. */
+#define BOOK_CHUNK_AVX2 32
+
+/* book_weight_vectors for AVX2: the same sums and step in 4-lane vectors,
+ * nv of them (a constant where inlined), the last one's lanes chosen by
+ * `last` (all ones for a whole vector): masked loads and stores touch no
+ * memory in the lanes off. */
+BOOK_INLINE BOOK_AVX2 int book_weight_vectors_avx2(double *W_new, const double *W,
+                                                   const double *D, ptrdiff_t ldd,
+                                                   const double *const *A, ptrdiff_t j0,
+                                                   ptrdiff_t m, const int nv, __m256i last,
+                                                   __m256d decay, __m256d c, __m256d limit)
+{
+    const __m256i all = _mm256_set1_epi64x(-1);
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    __m256d s[BOOK_CHUNK_AVX2 / 4], bad = _mm256_setzero_pd();
+    ptrdiff_t k;
+    int v;
+    for (v = 0; v < nv; v++)
+        s[v] = _mm256_setzero_pd();
+    for (k = 0; k < m; k++) {
+        const __m256d d = _mm256_set1_pd(D[k * ldd]);
+        const double *a = A[k] + j0;
+        for (v = 0; v < nv - 1; v++)                /* nabla_w + delta a^T */
+            s[v] = _mm256_add_pd(s[v], _mm256_mul_pd(d, _mm256_loadu_pd(a + 4 * v)));
+        s[v] = _mm256_add_pd(s[v], _mm256_mul_pd(d, _mm256_maskload_pd(a + 4 * v, last)));
+    }
+    for (v = 0; v < nv; v++) {
+        /* (1-eta*(lmbda/n))*w - (eta/m)*nabla_w */
+        const __m256i mask = v < nv - 1 ? all : last;
+        const __m256d x = _mm256_sub_pd(
+            _mm256_mul_pd(decay, _mm256_maskload_pd(W + 4 * v, mask)),
+            _mm256_mul_pd(c, s[v]));
+        _mm256_maskstore_pd(W_new + 4 * v, mask, x);
+        /* !(|x| <= limit): also true for NaN; lanes off count for nothing */
+        bad = _mm256_or_pd(bad, _mm256_and_pd(_mm256_castsi256_pd(mask),
+                                              _mm256_cmp_pd(_mm256_andnot_pd(sign, x), limit,
+                                                            _CMP_NLE_UQ)));
+    }
+    return _mm256_movemask_pd(bad) != 0;
+}
+
+BOOK_AVX2 static int book_weight_step_avx2(double *W_new, const double *W, const double *D,
+                                           ptrdiff_t ldd, const double *const *A,
+                                           ptrdiff_t m, ptrdiff_t n_out, ptrdiff_t n_in,
+                                           double decay, double c, double limit)
+{
+    static const long long lanes[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+    const __m256d decay_v = _mm256_set1_pd(decay), c_v = _mm256_set1_pd(c);
+    const __m256d limit_v = _mm256_set1_pd(limit);
+    ptrdiff_t i, j0, w;
+    int bad = 0;
+    /* as book_weight_step_portable: column chunks outside, rows inside */
+    for (j0 = 0; j0 < n_in; j0 += BOOK_CHUNK_AVX2) {
+        w = n_in - j0 < BOOK_CHUNK_AVX2 ? n_in - j0 : BOOK_CHUNK_AVX2;
+        const int nv = (int)((w + 3) / 4);
+        /* the first w % 4 lanes, or all */
+        const __m256i last = _mm256_loadu_si256((const __m256i *)(lanes + (w % 4 ? 4 - w % 4 : 0)));
+        for (i = 0; i < n_out; i++) {
+            double *wn = W_new + i * n_in + j0;
+            const double *wo = W + i * n_in + j0;
+            /* a constant count of vectors for each case */
+#define BOOK_CASE(NV)                                                               \
+            case NV:                                                                \
+                bad |= book_weight_vectors_avx2(wn, wo, D + i, ldd, A, j0, m, NV, last, \
+                                                decay_v, c_v, limit_v);             \
+                break;
+            switch (nv) {
+            BOOK_CASE(1) BOOK_CASE(2) BOOK_CASE(3) BOOK_CASE(4)
+            BOOK_CASE(5) BOOK_CASE(6) BOOK_CASE(7) BOOK_CASE(8)
+            default: break;
+            }
+#undef BOOK_CASE
+        }
+    }
+    return !bad;
+}
 #endif
+
+int fbp_book_step_variant(void)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return FBP_BOOK_AVX512;
+    if (__builtin_cpu_supports("avx2"))
+        return FBP_BOOK_AVX2;
+#endif
+    return FBP_BOOK_PORTABLE;
+}
 
 int fbp_book_weight_step(double *W_new, const double *W, const double *D,
                          ptrdiff_t ldd, const double *const *A, ptrdiff_t m,
                          ptrdiff_t n_out, ptrdiff_t n_in, double decay,
-                         double c, double limit, int wide)
+                         double c, double limit, int variant)
 {
 #if defined(__GNUC__) && defined(__x86_64__)
-    if (wide)
+    if (variant == FBP_BOOK_AVX512)
         return book_weight_step_avx512(W_new, W, D, ldd, A, m, n_out, n_in, decay, c,
                                        limit);
+    if (variant == FBP_BOOK_AVX2)
+        return book_weight_step_avx2(W_new, W, D, ldd, A, m, n_out, n_in, decay, c,
+                                     limit);
 #else
-    (void)wide;
+    (void)variant;
 #endif
     return book_weight_step_portable(W_new, W, D, ldd, A, m, n_out, n_in, decay, c,
                                      limit);

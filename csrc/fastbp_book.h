@@ -53,12 +53,18 @@ void fbp_book_times_derivative(double *delta, const double *a, ptrdiff_t n);
  * apart), sample s's n_in inputs are at A[s] (read where they lie), W and
  * W_new are n_out x n_in (rows n_in apart).
  * Returns 1 when every new weight is within [-limit, limit] (not NaN),
- * else 0.  wide: use AVX-512's registers (only where fbp_book_gemv_wide());
- * the same bits. */
+ * else 0.  variant: FBP_BOOK_AVX512 or FBP_BOOK_AVX2, the sums in that
+ * instruction set's registers (only where fbp_book_step_variant() is that
+ * or better), or FBP_BOOK_PORTABLE, the compiler's vectorization of plain
+ * C; the same bits from all three. */
+#define FBP_BOOK_PORTABLE 0
+#define FBP_BOOK_AVX2 1
+#define FBP_BOOK_AVX512 2
+int fbp_book_step_variant(void);
 int fbp_book_weight_step(double *W_new, const double *W, const double *D,
                          ptrdiff_t ldd, const double *const *A, ptrdiff_t m,
                          ptrdiff_t n_out, ptrdiff_t n_in, double decay,
-                         double c, double limit, int wide);
+                         double c, double limit, int variant);
 
 /* BP3 and the step for n biases: b_new[i] = b[i] - c * s_i,
  * s_i = ((0 + D[0, i]) + D[1, i]) + ..., D's rows ldd apart.  Returns 1

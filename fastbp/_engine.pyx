@@ -72,6 +72,7 @@ from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         fbp_unary_loop, fbp_book_sigmoid, fbp_book_output_error,
                         fbp_book_times_derivative, fbp_book_weight_step,
                         fbp_book_bias_step, fbp_book_gemv_usable, fbp_book_gemv_wide,
+                        fbp_book_step_variant,
                         fbp_book_gemv, fbp_small_gemm_available, small_gemm_nt,
                         small_gemm_tn, small_gemm_nn)
 
@@ -1915,12 +1916,17 @@ def _book_gemv_matches_dgemv():
 # layers train in the mini-batch form); whether it may share a layer's
 # feedforward out among threads by blocks of rows (else it runs on one); and
 # whether its feedforward may compute a mini-batch's products in one pass
-# over W (fbp_book_gemv; else one dgemv call per sample); and whether its
-# kernels use AVX-512's registers (the same bits either way).
+# over W (fbp_book_gemv; else one dgemv call per sample); whether those
+# products use AVX-512's registers, and which registers the weight step
+# sums in (the same bits either way).
 BOOK_ARITHMETIC = _find_numpy_exp() and _dgemv_matches_numpy()
 BOOK_BLOCKS = BOOK_ARITHMETIC and _dgemv_blocks_match_numpy()
 BOOK_GEMV = BOOK_ARITHMETIC and _book_gemv_matches_dgemv()
 BOOK_WIDE = bool(fbp_book_gemv_wide())
+# fbp_book_weight_step's variants (csrc/fastbp_book.h) by name; BOOK_STEP is
+# the best this processor runs, the one the book path takes.
+BOOK_STEP_VARIANTS = {"avx512": 2, "avx2": 1, "portable": 0}
+BOOK_STEP = fbp_book_step_variant()
 
 
 cdef struct BookLayers:
@@ -1948,7 +1954,8 @@ cdef struct BookLayers:
     Py_ssize_t batch
     bint *split           # split[l]: the threads share out layer l's feedforward
     bint *gemv            # gemv[l]: layer l's products by fbp_book_gemv (see BOOK_GEMV)
-    int wide              # the AVX-512 variants of fbp_book_gemv and fbp_book_weight_step
+    int wide              # the AVX-512 variant of fbp_book_gemv
+    int step              # fbp_book_weight_step's variant (BOOK_STEP)
     Py_ssize_t *rows      # rows[l*(MAX_BLOCKS+1) + t]: thread t's first neuron of layer l
     double *scratch       # thread t's scratch for -z and e^{-z}: 2 * widest values
     Py_ssize_t widest
@@ -2040,6 +2047,7 @@ cdef class _BookBuffers:
             self.net.gemv[l] = (one_blas_thread and l > 0 and BOOK_GEMV
                                 and fbp_book_gemv_usable(sizes[l - 1]))
         self.net.wide = BOOK_WIDE and fbp_book_gemv_wide()
+        self.net.step = min(BOOK_STEP, fbp_book_step_variant())
         _book_partition(&self.net, T)
         for l in range(L):
             # each thread's block of a split layer's row on its own lines
@@ -2183,7 +2191,7 @@ cdef bint _book_step(BookLayers *net, int cur, double eta, Py_ssize_t m,
         ok &= fbp_book_weight_step(net.W[1 - cur][l] + r0 * n_in, net.W[cur][l] + r0 * n_in,
                                    net.D[t * L + l] + r0, n_out,
                                    net.tab + (t * L + l - 1) * net.batch, m, r1 - r0, n_in,
-                                   net.decay, c, LIMIT_DOUBLE, net.wide)
+                                   net.decay, c, LIMIT_DOUBLE, net.step)
         ok &= fbp_book_bias_step(net.b[1 - cur][l] + r0, net.b[cur][l] + r0,
                                  net.D[t * L + l] + r0, n_out, m, r1 - r0, c, LIMIT_DOUBLE)
     return ok
@@ -2442,25 +2450,24 @@ def _book_times_derivative(double[::1] delta, const double[::1] a):
 
 def _book_weight_step(double[:, ::1] W_new, const double[:, ::1] W,
                       const double[:, ::1] D, const double[:, :] A, double c,
-                      double decay=1.0, double limit=LIMIT_DOUBLE, wide=None):
+                      double decay=1.0, double limit=LIMIT_DOUBLE, variant=None):
     """W_new <- decay W - c (sum over the rows k of D and A, in order, of
     D[k]^T A[k]); returns whether every new weight is within limit.  Each
     row of A must be contiguous, wherever it lies (a column slice of a wider
-    array, say).  wide: the AVX-512 variant (default: where this processor
-    has it, as the engine)."""
+    array, say).  variant: "avx512", "avx2" or "portable" (default: the best
+    this processor runs, as the engine)."""
     cdef int ok
-    cdef bint use_wide = fbp_book_gemv_wide() if wide is None else wide
+    cdef int code = BOOK_STEP if variant is None else BOOK_STEP_VARIANTS.get(variant, -1)
     if (W_new.shape[0] != W.shape[0] or W_new.shape[1] != W.shape[1] or D.shape[1] != W.shape[0]
             or A.shape[1] != W.shape[1] or A.shape[0] != D.shape[0] or D.shape[0] == 0):
         raise ValueError("W_new, W (n_out x n_in), D (m x n_out) and A (m x n_in) do not fit")
-    if use_wide and not fbp_book_gemv_wide():
-        raise ValueError("this processor has no AVX-512")
+    if not 0 <= code <= fbp_book_step_variant():
+        raise ValueError(f"this processor does not run the weight step's {variant!r} variant")
     keep = []
     cdef const double **rows = _book_rows(A, keep)
     with nogil:
         ok = fbp_book_weight_step(&W_new[0, 0], &W[0, 0], &D[0, 0], D.shape[1], rows,
-                                  D.shape[0], W.shape[0], W.shape[1], decay, c, limit,
-                                  use_wide)
+                                  D.shape[0], W.shape[0], W.shape[1], decay, c, limit, code)
     return bool(ok)
 
 

@@ -132,7 +132,9 @@ cdef extern from "fastbp_book.h" nogil:
     void fbp_book_times_derivative(double *delta, const double *a, Py_ssize_t n)
     int fbp_book_weight_step(double *W_new, const double *W, const double *D, Py_ssize_t ldd,
                              const double **A, Py_ssize_t m, Py_ssize_t n_out,
-                             Py_ssize_t n_in, double decay, double c, double limit, int wide)
+                             Py_ssize_t n_in, double decay, double c, double limit,
+                             int variant)
+    int fbp_book_step_variant()
     int fbp_book_bias_step(double *b_new, const double *b, const double *D, Py_ssize_t ldd,
                            Py_ssize_t m, Py_ssize_t n, double c, double limit)
     int fbp_book_gemv_usable(Py_ssize_t n_in)

@@ -198,15 +198,24 @@ def test_without_the_batched_products_the_epochs_are_the_same(blocks, threads,
     assert_identical(ours, reference)
 
 
+def step_variants():
+    """fbp_book_weight_step's variants this processor runs."""
+    return [name for name, code in _engine.BOOK_STEP_VARIANTS.items()
+            if code <= _engine.BOOK_STEP]
+
+
 @FOUR_BLOCKS
-@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("variant", ["avx512", "avx2", "portable"])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_with_or_without_avx512_the_epochs_are_the_same(blocks, threads, wide, monkeypatch):
-    """The kernels' AVX-512 variants (BOOK_WIDE) and the others both equal
-    the reference bit for bit."""
-    if wide and not _engine._book_gemv_wide():
-        pytest.skip("this processor has no AVX-512")
-    monkeypatch.setattr(_engine, "BOOK_WIDE", wide)
+def test_with_any_instruction_set_the_epochs_are_the_same(blocks, threads, variant,
+                                                           monkeypatch):
+    """The kernels' AVX-512 variants (BOOK_WIDE, and the weight step's),
+    the weight step's AVX2 variant and its portable C all equal the
+    reference bit for bit."""
+    if variant not in step_variants():
+        pytest.skip(f"this processor does not run the {variant} variant")
+    monkeypatch.setattr(_engine, "BOOK_WIDE", variant == "avx512")
+    monkeypatch.setattr(_engine, "BOOK_STEP", _engine.BOOK_STEP_VARIANTS[variant])
     sizes = [784, 30, 10]
     data = book_problem(sizes, 60, seed=22)
     ours, reference = book_epochs(sizes, data, 2, 10, 3.0, threads)
@@ -300,16 +309,16 @@ def test_sigmoid_output_error_and_derivative(n):
     assert_array_equal(delta, wd * (s * (1 - s)))
 
 
-@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("variant", ["avx512", "avx2", "portable"])
 @pytest.mark.parametrize("m, n_out, n_in", [(10, 30, 784), (1, 3, 5), (7, 10, 30),
                                             (3, 2, 64), (4, 5, 129), (13, 9, 63),
                                             (10, 16, 784), (2, 3, 8), (5, 4, 71),
                                             (3, 2, 128), (2, 7, 200), (3, 4, 19),
                                             (2, 3, 35), (5, 2, 42), (4, 3, 52),
                                             (3, 2, 58)])
-def test_weight_and_bias_step_sum_in_sample_order(m, n_out, n_in, wide):
-    if wide and not _engine._book_gemv_wide():
-        pytest.skip("this processor has no AVX-512")
+def test_weight_and_bias_step_sum_in_sample_order(m, n_out, n_in, variant):
+    if variant not in step_variants():
+        pytest.skip(f"this processor does not run the {variant} variant")
     rng = np.random.default_rng(m + n_out + n_in)
     W = rng.standard_normal((n_out, n_in))
     b = rng.standard_normal(n_out)
@@ -325,30 +334,30 @@ def test_weight_and_bias_step_sum_in_sample_order(m, n_out, n_in, wide):
         nabla_b = nabla_b + D[k]
     W_new = np.empty_like(W)
     b_new = np.empty_like(b)
-    assert _engine._book_weight_step(W_new, W, D, A, c, wide=wide)
+    assert _engine._book_weight_step(W_new, W, D, A, c, variant=variant)
     assert _engine._book_bias_step(b_new, b, D, c)
     assert_array_equal(W_new, W - c * nabla_w)
     assert_array_equal(b_new, b - c * nabla_b)
     # network2.py's L2 step
-    assert _engine._book_weight_step(W_new, W, D, A, c, decay, wide=wide)
+    assert _engine._book_weight_step(W_new, W, D, A, c, decay, variant=variant)
     assert_array_equal(W_new, decay * W - c * nabla_w)
     # A's rows apart, in a wider array, and in reverse
     wider = np.zeros((m, n_in + 11))
     wider[:, 3:3 + n_in] = A[::-1]
     W_new[...] = 0
-    assert _engine._book_weight_step(W_new, W, D, wider[::-1, 3:3 + n_in], c, wide=wide)
+    assert _engine._book_weight_step(W_new, W, D, wider[::-1, 3:3 + n_in], c, variant=variant)
     assert_array_equal(W_new, W - c * nabla_w)
     # a step that leaves the range is reported, wherever the weight lies
-    assert not _engine._book_weight_step(W_new, W, D, A, 1e308, wide=wide)
+    assert not _engine._book_weight_step(W_new, W, D, A, 1e308, variant=variant)
     assert not _engine._book_weight_step(W_new, W, D, A, c, limit=float(np.max(np.abs(W))) / 2,
-                                         wide=wide)
+                                         variant=variant)
     for i, j in [(0, 0), (n_out - 1, n_in - 1), (n_out // 2, n_in // 2)]:
         W_big = W.copy()
         W_big[i, j] = 2e300
-        assert not _engine._book_weight_step(W_new, W_big, D, A, c, wide=wide)
+        assert not _engine._book_weight_step(W_new, W_big, D, A, c, variant=variant)
         W_nan = W.copy()
         W_nan[i, j] = np.nan
-        assert not _engine._book_weight_step(W_new, W_nan, D, A, c, wide=wide)
+        assert not _engine._book_weight_step(W_new, W_nan, D, A, c, variant=variant)
     D[0, 0] = np.nan
     assert not _engine._book_bias_step(b_new, b, D, c)
 
