@@ -192,7 +192,7 @@ static TARGET void FBP_SG(tn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,
                               const REAL *const *next, ptrdiff_t m_next)
 {
     ptrdiff_t j, q, r, kv = (k + NL - 1) / NL;     /* vectors in a row, the last maybe cut */
-    ptrdiff_t ntiles = (n + TN_R - 1) / TN_R, step = tile_step(ntiles);
+    ptrdiff_t ntiles = (n + TN_R - 1) / TN_R, step = tile_step(ntiles) % ntiles, qs;
     ptrdiff_t blocks = (kv + TN_C - 1) / TN_C, b = 0;
     ptrdiff_t row_lines = (k * (ptrdiff_t)sizeof(REAL) + 63) / 64;
     for (j = 0; j < k; j += TN_C * NL, b++) {
@@ -203,8 +203,10 @@ static TARGET void FBP_SG(tn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, REAL alpha,
         /* this block's share of the next inputs: about k / blocks values a row */
         prefetch_lines((const void *const *)next, m_next, row_lines * b / blocks,
                        row_lines * (b + 1) / blocks);
-        for (q = 0; q < ntiles; q++) {
-            r = (q * step) % ntiles * TN_R;
+        /* qs = q * step mod ntiles, kept by adding (no division a tile) */
+        for (q = 0, qs = 0; q < ntiles; q++, qs = qs + step < ntiles ? qs + step
+                                                                     : qs + step - ntiles) {
+            r = qs * TN_R;
             int nr = (int)(n - r < TN_R ? n - r : TN_R);
             switch (nr * 8 + nc) {
             TN_ROWS(1) TN_ROWS(2) TN_ROWS(3) TN_ROWS(4)
