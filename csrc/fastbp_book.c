@@ -160,6 +160,26 @@ BOOK_INLINE BOOK_AVX512 int book_weight_vectors(double *W_new, const double *W,
     return bad != 0;
 }
 
+/* The driver of the AVX-512 and AVX2 steps: as book_weight_step_portable,
+ * column chunks of CHUNK outside, rows inside.  For each chunk, nv vectors
+ * of LANES columns cover its w columns; CHUNK_SETUP declares what the chunk
+ * needs (its last vector's mask), and CASE(NV) is the switch case that
+ * steps row i's wn (new) from wo with a constant count NV of vectors. */
+#define BOOK_CHUNKS(CHUNK, LANES, CHUNK_SETUP, CASE)                                 \
+    for (j0 = 0; j0 < n_in; j0 += (CHUNK)) {                                        \
+        w = n_in - j0 < (CHUNK) ? n_in - j0 : (CHUNK);                              \
+        const int nv = (int)((w + (LANES) - 1) / (LANES));                          \
+        CHUNK_SETUP;                                                                \
+        for (i = 0; i < n_out; i++) {                                               \
+            double *wn = W_new + i * n_in + j0;                                     \
+            const double *wo = W + i * n_in + j0;                                   \
+            switch (nv) {                                                           \
+            CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)         \
+            default: break;                                                         \
+            }                                                                       \
+        }                                                                           \
+    }
+
 BOOK_AVX512 static int book_weight_step_avx512(double *W_new, const double *W,
                                                const double *D, ptrdiff_t ldd,
                                                const double *const *A, ptrdiff_t m,
@@ -170,28 +190,15 @@ BOOK_AVX512 static int book_weight_step_avx512(double *W_new, const double *W,
     const __m512d limit_v = _mm512_set1_pd(limit);
     ptrdiff_t i, j0, w;
     int bad = 0;
-    /* as book_weight_step_portable: column chunks outside, rows inside */
-    for (j0 = 0; j0 < n_in; j0 += BOOK_CHUNK) {
-        w = n_in - j0 < BOOK_CHUNK ? n_in - j0 : BOOK_CHUNK;
-        const int nv = (int)((w + 7) / 8);
-        const __mmask8 last = w % 8 ? (__mmask8)((1u << (w % 8)) - 1) : 0xff;
-        for (i = 0; i < n_out; i++) {
-            double *wn = W_new + i * n_in + j0;
-            const double *wo = W + i * n_in + j0;
-            /* a constant count of vectors for each case */
 #define BOOK_CASE(NV)                                                               \
             case NV:                                                                \
                 bad |= book_weight_vectors(wn, wo, D + i, ldd, A, j0, m, NV, last,      \
                                            decay_v, c_v, limit_v);                  \
                 break;
-            switch (nv) {
-            BOOK_CASE(1) BOOK_CASE(2) BOOK_CASE(3) BOOK_CASE(4)
-            BOOK_CASE(5) BOOK_CASE(6) BOOK_CASE(7) BOOK_CASE(8)
-            default: break;
-            }
+    BOOK_CHUNKS(BOOK_CHUNK, 8,
+                const __mmask8 last = w % 8 ? (__mmask8)((1u << (w % 8)) - 1) : 0xff,
+                BOOK_CASE)
 #undef BOOK_CASE
-        }
-    }
     return !bad;
 }
 
@@ -254,17 +261,7 @@ BOOK_AVX2 static int book_weight_step_avx2(double *W_new, const double *W, const
     const __m256d limit_v = _mm256_set1_pd(limit);
     ptrdiff_t i, j0, w;
     int bad = 0;
-    /* as book_weight_step_portable: column chunks outside, rows inside */
-    for (j0 = 0; j0 < n_in; j0 += BOOK_CHUNK_AVX2) {
-        w = n_in - j0 < BOOK_CHUNK_AVX2 ? n_in - j0 : BOOK_CHUNK_AVX2;
-        const int nv = (int)((w + 3) / 4), masked = w % 4 != 0;
-        /* the first w % 4 lanes */
-        const __m256i last = _mm256_loadu_si256((const __m256i *)(lanes + 4 - w % 4));
-        for (i = 0; i < n_out; i++) {
-            double *wn = W_new + i * n_in + j0;
-            const double *wo = W + i * n_in + j0;
-            /* a constant count of vectors, and whether the last is cut, for
-             * each case */
+    /* a case for each count of vectors, and for whether the last is cut */
 #define BOOK_CALL(NV, MASKED)                                                       \
             book_weight_vectors_avx2(wn, wo, D + i, ldd, A, j0, m, NV, MASKED, last, \
                                      decay_v, c_v, limit_v)
@@ -272,17 +269,16 @@ BOOK_AVX2 static int book_weight_step_avx2(double *W_new, const double *W, const
             case NV:                                                                \
                 bad |= masked ? BOOK_CALL(NV, 1) : BOOK_CALL(NV, 0);                \
                 break;
-            switch (nv) {
-            BOOK_CASE(1) BOOK_CASE(2) BOOK_CASE(3) BOOK_CASE(4)
-            BOOK_CASE(5) BOOK_CASE(6) BOOK_CASE(7) BOOK_CASE(8)
-            default: break;
-            }
+    /* the last vector's mask: the first w % 4 lanes */
+    BOOK_CHUNKS(BOOK_CHUNK_AVX2, 4,
+                const int masked = w % 4 != 0;
+                const __m256i last = _mm256_loadu_si256((const __m256i *)(lanes + 4 - w % 4)),
+                BOOK_CASE)
 #undef BOOK_CASE
 #undef BOOK_CALL
-        }
-    }
     return !bad;
 }
+#undef BOOK_CHUNKS
 #endif
 
 int fbp_book_step_variant(void)
