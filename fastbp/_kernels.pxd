@@ -149,37 +149,32 @@ cdef extern from "fastbp_book.h" nogil:
 cdef extern from "fastbp_small_gemm.h" nogil:
     int fbp_small_gemm_available()
     void fbp_small_gemm_nt_d(int variant, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                             const double *const *A,
-                             const double *W, Py_ssize_t ldw, double *Z, Py_ssize_t ldz)
+                             const double *const *A, const double *W, Py_ssize_t ldw,
+                             double *Z, Py_ssize_t ldz)
     void fbp_small_gemm_nt_f(int variant, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                             const float *const *A,
-                             const float *W, Py_ssize_t ldw, float *Z, Py_ssize_t ldz)
+                             const float *const *A, const float *W, Py_ssize_t ldw,
+                             float *Z, Py_ssize_t ldz)
     void fbp_small_gemm_tn_d(int variant, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                             double alpha,
-                             const double *D, Py_ssize_t ldd, const double *const *A,
-                             double beta, double *W, Py_ssize_t ldw,
+                             double alpha, const double *D, Py_ssize_t ldd,
+                             const double *const *A, double beta, double *W, Py_ssize_t ldw,
                              const double *const *next, Py_ssize_t m_next)
     void fbp_small_gemm_tn_f(int variant, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                             float alpha,
-                             const float *D, Py_ssize_t ldd, const float *const *A,
-                             float beta, float *W, Py_ssize_t ldw,
+                             float alpha, const float *D, Py_ssize_t ldd,
+                             const float *const *A, float beta, float *W, Py_ssize_t ldw,
                              const float *const *next, Py_ssize_t m_next)
     void fbp_small_gemm_nn_d(int variant, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                             const double *D,
-                             Py_ssize_t ldd, const double *W, Py_ssize_t ldw, double *O,
-                             Py_ssize_t ldo)
+                             const double *D, Py_ssize_t ldd, const double *W,
+                             Py_ssize_t ldw, double *O, Py_ssize_t ldo)
     void fbp_small_gemm_nn_f(int variant, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                             const float *D,
-                             Py_ssize_t ldd, const float *W, Py_ssize_t ldw, float *O,
-                             Py_ssize_t ldo)
+                             const float *D, Py_ssize_t ldd, const float *W,
+                             Py_ssize_t ldw, float *O, Py_ssize_t ldo)
 
 
 # Z = A W^T, W <- beta W + alpha D^T A (A's m rows at A[0], A[1], ...) and
 # O = D W
 cdef inline void small_gemm_nt(int variant, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                               const void *const *A,
-                               const floating *W, Py_ssize_t ldw, floating *Z,
-                               Py_ssize_t ldz) noexcept nogil:
+                               const void *const *A, const floating *W, Py_ssize_t ldw,
+                               floating *Z, Py_ssize_t ldz) noexcept nogil:
     if floating is float:
         fbp_small_gemm_nt_f(variant, m, n, k, <const float *const *> A, W, ldw, Z, ldz)
     else:
@@ -187,9 +182,8 @@ cdef inline void small_gemm_nt(int variant, Py_ssize_t m, Py_ssize_t n, Py_ssize
 
 
 cdef inline void small_gemm_tn(int variant, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                               floating alpha,
-                               const floating *D, Py_ssize_t ldd, const void *const *A,
-                               floating beta, floating *W, Py_ssize_t ldw,
+                               floating alpha, const floating *D, Py_ssize_t ldd,
+                               const void *const *A, floating beta, floating *W, Py_ssize_t ldw,
                                const void *const *next, Py_ssize_t m_next) noexcept nogil:
     if floating is float:
         fbp_small_gemm_tn_f(variant, m, n, k, alpha, D, ldd, <const float *const *> A, beta,
@@ -200,9 +194,8 @@ cdef inline void small_gemm_tn(int variant, Py_ssize_t m, Py_ssize_t n, Py_ssize
 
 
 cdef inline void small_gemm_nn(int variant, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                               const floating *D,
-                               Py_ssize_t ldd, const floating *W, Py_ssize_t ldw,
-                               floating *O, Py_ssize_t ldo) noexcept nogil:
+                               const floating *D, Py_ssize_t ldd, const floating *W,
+                               Py_ssize_t ldw, floating *O, Py_ssize_t ldo) noexcept nogil:
     if floating is float:
         fbp_small_gemm_nn_f(variant, m, n, k, D, ldd, W, ldw, O, ldo)
     else:
