@@ -1246,8 +1246,9 @@ cdef int _small_variant(object variant) except -1:
         raise ValueError(f"no small kernels named {variant!r}; "
                          f"there are {sorted(SMALL_VARIANTS)}")
     if not 0 < code <= SMALL_VARIANT:
-        raise ValueError(f"this processor does not run the small kernels' "
-                         f"{variant or 'any'} variant")
+        if variant is None:
+            raise ValueError("this processor runs none of the small kernels' variants")
+        raise ValueError(f"this processor does not run the small kernels' {variant} variant")
     return code
 
 

@@ -718,7 +718,7 @@ def test_the_small_kernels_variant_is_the_best_the_processor_has():
     assert _engine.SMALL_GEMM == bool(expected)
 
 
-def test_the_small_kernels_refuse_a_variant_the_processor_does_not_run():
+def test_the_small_kernels_refuse_a_variant_the_processor_does_not_run(monkeypatch):
     X, rows, W, D = small_problem(4, 3, 9, 5)
     with pytest.raises(ValueError, match="no small kernels named"):
         _engine._small_gemm_nt(X, rows, W, variant="sse2")
@@ -729,6 +729,10 @@ def test_the_small_kernels_refuse_a_variant_the_processor_does_not_run():
             _engine._small_gemm_tn(1.0, D, X, rows, 1.0, W, variant=variant)
         with pytest.raises(ValueError, match="does not run"):
             _engine._small_gemm_nn(D, W, 0, 9, np.empty((4, 9)), variant=variant)
+    # where the processor runs none, the default is refused too
+    monkeypatch.setattr(_engine, "SMALL_VARIANT", 0)
+    with pytest.raises(ValueError, match="runs none"):
+        _engine._small_gemm_nt(X, rows, W)
 
 
 @needs_small_gemm
