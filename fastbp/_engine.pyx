@@ -72,9 +72,10 @@ from ._kernels cimport (activate, times_derivative, output_error, bias_update,
                         fbp_unary_loop, fbp_book_sigmoid, fbp_book_output_error,
                         fbp_book_times_derivative, fbp_book_weight_step,
                         fbp_book_bias_step, fbp_book_gemv_usable, fbp_book_gemv_wide,
-                        fbp_book_step_variant,
-                        fbp_book_gemv, fbp_small_gemm_available, small_gemm_nt,
-                        small_gemm_tn, small_gemm_nn)
+                        fbp_book_step_variant, FBP_BOOK_PORTABLE, FBP_BOOK_AVX2,
+                        FBP_BOOK_AVX512, fbp_book_gemv, fbp_small_gemm_available,
+                        FBP_SMALL_AVX2, FBP_SMALL_AVX512, small_gemm_nt, small_gemm_tn,
+                        small_gemm_nn)
 
 import os
 import warnings
@@ -1222,34 +1223,46 @@ def overlapping_pair(list arrays):
 SMALL_BATCH_MIN = 8
 SMALL_BATCH_MAX = 32
 SMALL_WIDTH_MAX = {"float64": 96, "float32": 384}
-# The kernels' variant the epoch loop takes: FBP_SMALL_AVX512 (2) or
-# FBP_SMALL_AVX2 (1), the best this processor runs; 0 where it runs neither.
+# The kernels' variant the epoch loop takes: FBP_SMALL_AVX512 or
+# FBP_SMALL_AVX2, the best this processor runs; 0 where it runs neither.
 SMALL_VARIANT = fbp_small_gemm_available()
 SMALL_GEMM = SMALL_VARIANT != 0
-SMALL_VARIANTS = {"avx512": 2, "avx2": 1}
+SMALL_VARIANTS = {"avx512": FBP_SMALL_AVX512, "avx2": FBP_SMALL_AVX2}
+
+
+def _variants_run(dict codes, int best):
+    """The names in codes (name: variant code, best first) of the variants
+    a processor whose best is `best` runs: every code up to it."""
+    return [name for name, code in codes.items() if code <= best]
+
+
+cdef int _variant_code(object variant, dict codes, int default, int best,
+                       str what) except -1:
+    """The code of `what`'s variant named `variant` (codes: name to code),
+    or with None the default one, if the processor runs it: every code up
+    to best."""
+    if variant is None:
+        if default not in codes.values() or default > best:
+            raise ValueError(f"this processor runs none of the variants of the {what}")
+        return default
+    if variant not in codes:
+        raise ValueError(f"no {what} named {variant!r}; there are {sorted(codes)}")
+    if codes[variant] > best:
+        raise ValueError(f"this processor does not run the {variant} variant of the {what}")
+    return codes[variant]
 
 
 def _small_variants():
     """The names of the kernels' variants this processor runs, best first
     (for the tests: every one of them is checked)."""
-    return [name for name, code in SMALL_VARIANTS.items() if 0 < code <= SMALL_VARIANT]
+    return _variants_run(SMALL_VARIANTS, SMALL_VARIANT)
 
 
 cdef int _small_variant(object variant) except -1:
-    """The code of a variant by name (None: the epoch loop's), if this
-    processor runs it."""
-    if variant is None:
-        code = SMALL_VARIANT
-    elif variant in SMALL_VARIANTS:
-        code = SMALL_VARIANTS[variant]
-    else:
-        raise ValueError(f"no small kernels named {variant!r}; "
-                         f"there are {sorted(SMALL_VARIANTS)}")
-    if not 0 < code <= SMALL_VARIANT:
-        if variant is None:
-            raise ValueError("this processor runs none of the small kernels' variants")
-        raise ValueError(f"this processor does not run the small kernels' {variant} variant")
-    return code
+    """The code of a variant of the small kernels by name (None: the epoch
+    loop's), if this processor runs it."""
+    return _variant_code(variant, SMALL_VARIANTS, SMALL_VARIANT, SMALL_VARIANT,
+                         "small kernels")
 
 
 def small_layers(sizes, Py_ssize_t batch_size, dtype):
@@ -1926,8 +1939,15 @@ BOOK_GEMV = BOOK_ARITHMETIC and _book_gemv_matches_dgemv()
 BOOK_WIDE = bool(fbp_book_gemv_wide())
 # fbp_book_weight_step's variants (csrc/fastbp_book.h) by name; BOOK_STEP is
 # the best this processor runs, the one the book path takes.
-BOOK_STEP_VARIANTS = {"avx512": 2, "avx2": 1, "portable": 0}
+BOOK_STEP_VARIANTS = {"avx512": FBP_BOOK_AVX512, "avx2": FBP_BOOK_AVX2,
+                      "portable": FBP_BOOK_PORTABLE}
 BOOK_STEP = fbp_book_step_variant()
+
+
+def _book_step_variants():
+    """The names of the weight step's variants this processor runs, best
+    first."""
+    return _variants_run(BOOK_STEP_VARIANTS, fbp_book_step_variant())
 
 
 cdef struct BookLayers:
@@ -2458,12 +2478,11 @@ def _book_weight_step(double[:, ::1] W_new, const double[:, ::1] W,
     array, say).  variant: "avx512", "avx2" or "portable" (default: the best
     this processor runs, as the engine)."""
     cdef int ok
-    cdef int code = BOOK_STEP if variant is None else BOOK_STEP_VARIANTS.get(variant, -1)
+    cdef int code = _variant_code(variant, BOOK_STEP_VARIANTS, BOOK_STEP,
+                                  fbp_book_step_variant(), "weight step")
     if (W_new.shape[0] != W.shape[0] or W_new.shape[1] != W.shape[1] or D.shape[1] != W.shape[0]
             or A.shape[1] != W.shape[1] or A.shape[0] != D.shape[0] or D.shape[0] == 0):
         raise ValueError("W_new, W (n_out x n_in), D (m x n_out) and A (m x n_in) do not fit")
-    if not 0 <= code <= fbp_book_step_variant():
-        raise ValueError(f"this processor does not run the weight step's {variant!r} variant")
     keep = []
     cdef const double **rows = _book_rows(A, keep)
     with nogil:

@@ -134,6 +134,7 @@ cdef extern from "fastbp_book.h" nogil:
                              const double **A, Py_ssize_t m, Py_ssize_t n_out,
                              Py_ssize_t n_in, double decay, double c, double limit,
                              int variant)
+    int FBP_BOOK_PORTABLE, FBP_BOOK_AVX2, FBP_BOOK_AVX512
     int fbp_book_step_variant()
     int fbp_book_bias_step(double *b_new, const double *b, const double *D, Py_ssize_t ldd,
                            Py_ssize_t m, Py_ssize_t n, double c, double limit)
@@ -147,6 +148,7 @@ cdef extern from "fastbp_book.h" nogil:
 # read through a table of row pointers (csrc/fastbp_small_gemm.h), on
 # processors with AVX-512 or AVX2; variant: the instruction set's.
 cdef extern from "fastbp_small_gemm.h" nogil:
+    int FBP_SMALL_AVX2, FBP_SMALL_AVX512
     int fbp_small_gemm_available()
     void fbp_small_gemm_nt_d(int variant, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                              const double *const *A, const double *W, Py_ssize_t ldw,

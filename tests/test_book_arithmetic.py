@@ -198,12 +198,6 @@ def test_without_the_batched_products_the_epochs_are_the_same(blocks, threads,
     assert_identical(ours, reference)
 
 
-def step_variants():
-    """fbp_book_weight_step's variants this processor runs."""
-    return [name for name, code in _engine.BOOK_STEP_VARIANTS.items()
-            if code <= _engine.BOOK_STEP]
-
-
 @FOUR_BLOCKS
 @pytest.mark.parametrize("variant", ["avx512", "avx2", "portable"])
 @pytest.mark.parametrize("threads", [1, 2])
@@ -212,7 +206,7 @@ def test_with_any_instruction_set_the_epochs_are_the_same(blocks, threads, varia
     """The kernels' AVX-512 variants (BOOK_WIDE, and the weight step's),
     the weight step's AVX2 variant and its portable C all equal the
     reference bit for bit."""
-    if variant not in step_variants():
+    if variant not in _engine._book_step_variants():
         pytest.skip(f"this processor does not run the {variant} variant")
     monkeypatch.setattr(_engine, "BOOK_WIDE", variant == "avx512")
     monkeypatch.setattr(_engine, "BOOK_STEP", _engine.BOOK_STEP_VARIANTS[variant])
@@ -309,6 +303,16 @@ def test_sigmoid_output_error_and_derivative(n):
     assert_array_equal(delta, wd * (s * (1 - s)))
 
 
+def test_the_weight_step_refuses_a_variant_the_processor_does_not_run():
+    W, D, A = np.ones((2, 3)), np.ones((2, 2)), np.ones((2, 3))
+    with pytest.raises(ValueError, match="no weight step named"):
+        _engine._book_weight_step(np.empty_like(W), W, D, A, 0.1, variant="sse2")
+    for variant in set(_engine.BOOK_STEP_VARIANTS) - set(_engine._book_step_variants()):
+        with pytest.raises(ValueError, match="does not run"):
+            _engine._book_weight_step(np.empty_like(W), W, D, A, 0.1, variant=variant)
+    assert "portable" in _engine._book_step_variants()
+
+
 @pytest.mark.parametrize("variant", ["avx512", "avx2", "portable"])
 @pytest.mark.parametrize("m, n_out, n_in", [(10, 30, 784), (1, 3, 5), (7, 10, 30),
                                             (3, 2, 64), (4, 5, 129), (13, 9, 63),
@@ -317,7 +321,7 @@ def test_sigmoid_output_error_and_derivative(n):
                                             (2, 3, 35), (5, 2, 42), (4, 3, 52),
                                             (3, 2, 58)])
 def test_weight_and_bias_step_sum_in_sample_order(m, n_out, n_in, variant):
-    if variant not in step_variants():
+    if variant not in _engine._book_step_variants():
         pytest.skip(f"this processor does not run the {variant} variant")
     rng = np.random.default_rng(m + n_out + n_in)
     W = rng.standard_normal((n_out, n_in))
