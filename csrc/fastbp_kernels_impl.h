@@ -38,20 +38,32 @@ static inline REAL FBP_NAME(fbp_max_nan)(REAL m, REAL x)
 /* e^x for the sigmoid, in plain arithmetic the compiler can vectorize:
  * e^x = 2^k e^r with k = round(x / ln 2) and |r| <= ln(2)/2, e^r by its
  * Taylor series (truncation error below half an ulp), and 2^k applied as
- * two factors built from their bits (each stays a normal number).
+ * two factors 2^k1 2^k2, k1 = floor(k / 2), each a normal number built
+ * from its bits.  k is read out of kr's bits, where adding EXP_ROUND left
+ * it, not converted from kf: AVX2 has no conversion between doubles and
+ * 64-bit integers, and with one the double loop ran one value at a time.
  * Arguments below EXP_LO are raised to it (e^EXP_LO is negligible next to 1
  * in 1 + e^x); above EXP_HI the result is +inf, as for libm's exp. */
 static inline REAL FBP_NAME(fbp_exp)(REAL x)
 {
+    const REAL round = EXP_ROUND;
     REAL t = x < EXP_LO ? EXP_LO : (x > EXP_HI ? EXP_HI : x);
-    REAL kf = (t * (REAL)1.4426950408889634 + EXP_ROUND) - EXP_ROUND;
+    REAL kr = t * (REAL)1.4426950408889634 + round;   /* EXP_ROUND + k, exactly */
+    REAL kf = kr - round;
     REAL r = (t - kf * (REAL)LN2_HI) - kf * (REAL)LN2_LO;
-    INT k = (INT)kf, k1 = k / 2;
-    UINT bits1 = (UINT)(k1 + EXP_BIAS) << EXP_SHIFT;
-    UINT bits2 = (UINT)(k - k1 + EXP_BIAS) << EXP_SHIFT;
+    UINT kr_bits, round_bits, kb, e1, e2;
     REAL s1, s2;
-    memcpy(&s1, &bits1, sizeof s1);
-    memcpy(&s2, &bits2, sizeof s2);
+    memcpy(&kr_bits, &kr, sizeof kr);
+    memcpy(&round_bits, &round, sizeof round);
+    /* the biased exponents of 2^k1 and 2^k2, both within [1, 2 EXP_BIAS]
+     * for k in [EXP_LO, EXP_HI] / ln 2 */
+    kb = kr_bits - round_bits + 2 * EXP_BIAS;         /* k + 2 EXP_BIAS >= 0 */
+    e1 = kb >> 1;
+    e2 = kb - e1;
+    e1 <<= EXP_SHIFT;
+    e2 <<= EXP_SHIFT;
+    memcpy(&s1, &e1, sizeof s1);
+    memcpy(&s2, &e2, sizeof s2);
     REAL p = EXP_POLY(r) * s1 * s2;
     return x > EXP_HI ? (REAL)INFINITY : (x != x ? x : p);
 }

@@ -112,6 +112,26 @@ def test_activate_reports_nan(name, dtype):
     assert np.isnan(_engine._activate(ACT[name], A, b))
 
 
+@pytest.mark.parametrize("dtype, reach", [(np.float64, 760.0), (np.float32, 110.0)])
+def test_sigmoid_over_its_whole_range(dtype, reach):
+    """The sigmoid's e^-z is built as 2^k e^r with 2^k in two factors made
+    from their bits: checked against NumPy's exp (in float64) across every
+    k the type reaches, where the factors' exponents are at their ends,
+    and where the result is subnormal or saturates."""
+    z = np.linspace(-reach, reach, 400_001).astype(dtype)
+    A = z.reshape(1, -1).copy()
+    _engine._activate(ACT["sigmoid"], A, np.zeros(z.size, dtype))
+    with np.errstate(over="ignore"):
+        expected = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
+    tiny = np.finfo(dtype).tiny
+    normal = expected >= tiny
+    assert_allclose(A[0, normal], expected[normal], rtol=rtol(dtype), atol=0)
+    # below the smallest normal number (where e^-z overflows the type, as
+    # in float32 for z < -88.7, the kernel gives 0)
+    assert_allclose(A[0, ~normal], expected[~normal], rtol=0, atol=tiny)
+    assert np.all(np.diff(A[0]) >= 0)           # and it never steps back
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_activate_saturates_without_overflow(dtype):
     A = np.array([[-1000.0, 1000.0, -80.0, 80.0]], dtype=dtype)
