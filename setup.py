@@ -3,6 +3,7 @@
 FASTBP_DEBUG=1 builds with Cython's bounds and initialization checks on and
 without optimization, for running the tests under a memory checker.
 """
+import glob
 import os
 
 import numpy as np
@@ -30,6 +31,9 @@ extensions = [
         sources=["fastbp/_engine.pyx", "csrc/fastbp_kernels.c", "csrc/fastbp_book.c",
                  "csrc/fastbp_book_gemv.c", "csrc/fastbp_small_gemm.c"],
         include_dirs=["csrc", np.get_include()],
+        # the kernels' headers (the .c files include their bodies from
+        # csrc/*_impl.h): a change to one rebuilds the extension
+        depends=sorted(glob.glob("csrc/*.h")),
         define_macros=macros,
         extra_compile_args=compile_args,
         extra_link_args=link_args,
