@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from . import _engine
+from . import _engine, arrays
 
 # BLAS takes dimensions as 32-bit ints.
 BLAS_INT_MAX = 2**31 - 1
@@ -161,10 +161,11 @@ def _check_matrix(name, value, n_cols, dtype, n_rows):
         raise ValueError(f"{name} is empty")
     largest = check_finite(name, arr)
     # C order, and aligned: C and BLAS may assume an array's elements are.
+    # A copy, where one is needed, starts on a cache line (see arrays.py).
+    if arr.dtype == dtype and arr.flags.c_contiguous and arr.flags.aligned:
+        return arr, largest
     with np.errstate(over="ignore"):
-        out = np.require(arr, dtype=dtype, requirements=["C", "A"])
-    if out is arr:
-        return out, largest
+        out = arrays.aligned(arr, dtype)
     if out.dtype.itemsize < arr.dtype.itemsize and out.dtype.kind == "f":
         # narrowed (float64 to float32, say): values beyond the new range
         # became infinite

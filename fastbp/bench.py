@@ -18,7 +18,9 @@ The workloads:
 All of them train sigmoid neurons with the quadratic cost, from the same
 initial weights, on Fashion-MNIST where it is installed and on generated
 data of the same shape otherwise.  Every contender visits the samples in one
-fixed shuffled order and does no monitoring, so only the epoch is timed.
+fixed shuffled order, reads the same arrays (whose rows start on a cache
+line, as fastbp's data loaders return them: see fastbp.arrays) and does no
+monitoring, so only the epoch is timed.
 
 ``--gradient-cost`` measures Chapter 2's argument for backpropagation instead: the time to
 get the full gradient by backpropagation and by central finite differences
@@ -42,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from . import _checks, _training, activations as _activations, costs as _costs, datasets
+from . import _checks, _training, activations as _activations, arrays, costs as _costs, datasets
 
 WORKLOADS = {
     "W1": dict(sizes=(784, 30, 10), batch_size=10, eta=3.0, dtype="float64", samples=50_000),
@@ -117,16 +119,17 @@ def load_samples(n, n_in=784, n_out=10, seed=0):
     if n_in == 784 and n_out == 10 and datasets.fashion_mnist_available():
         if "fashion" not in _pool_cache:
             (Xtr, ytr), (Xte, yte) = datasets.load_fashion_mnist(dtype=np.float64)
-            _pool_cache["fashion"] = (np.concatenate([Xtr, Xte]), np.concatenate([ytr, yte]))
+            _pool_cache["fashion"] = (arrays.aligned(np.concatenate([Xtr, Xte])),
+                                      np.concatenate([ytr, yte]))
         pool_X, pool_y = _pool_cache["fashion"]
         if n <= len(pool_X):
             X, labels = pool_X[:n], pool_y[:n]
         else:
             rows = np.arange(n) % len(pool_X)
-            X, labels = pool_X[rows], pool_y[rows]
-        return np.ascontiguousarray(X), labels.copy(), "Fashion-MNIST"
+            X, labels = arrays.aligned(pool_X[rows]), pool_y[rows]
+        return X, labels.copy(), "Fashion-MNIST"
     rng = np.random.default_rng(seed)
-    X = rng.random((n, n_in))
+    X = arrays.aligned(rng.random((n, n_in)))
     labels = rng.integers(0, n_out, size=n)
     why = ("Fashion-MNIST is not installed" if n_in == 784 and n_out == 10
            else "not the shape of Fashion-MNIST")
@@ -170,7 +173,7 @@ class Case:
             return self
         if dtype not in self._other_dtypes:
             self._other_dtypes[dtype] = Case(
-                self.sizes, self.batch_size, self.eta, dtype, self.X.astype(dtype),
+                self.sizes, self.batch_size, self.eta, dtype, arrays.aligned(self.X, dtype),
                 self.Y.astype(dtype), self.labels, self.order, self.weights, self.biases,
                 self.source)
         return self._other_dtypes[dtype]
@@ -195,7 +198,7 @@ def make_case(sizes, batch_size, eta=3.0, dtype=np.float64, samples=50_000, seed
                for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     order = rng.permutation(len(X)).astype(np.intp)
     return Case(sizes, int(batch_size), float(eta), dtype,
-                np.ascontiguousarray(X, dtype=dtype), Y, labels, order, weights, biases, source)
+                arrays.aligned(X, dtype), Y, labels, order, weights, biases, source)
 
 
 def sweep_samples(batch_size):

@@ -31,7 +31,7 @@ from importlib import resources
 
 import numpy as np
 
-from . import _checks
+from . import _checks, arrays
 
 # Where Debian's dataset-fashion-mnist package puts the four IDX files.
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -92,7 +92,9 @@ def load_digits():
     to [0, 1] as float64; y of shape (1797,), int64 labels 0..9."""
     with resources.files("fastbp").joinpath("data/digits.csv.gz").open("rb") as f:
         table = np.loadtxt(gzip.open(f, "rt"), delimiter=",", dtype=np.int64)
-    return table[:, :64].astype(np.float64) / 16.0, table[:, 64].copy()
+    X = arrays.aligned(table[:, :64], np.float64)
+    X /= 16.0
+    return X, table[:, 64].copy()
 
 
 def holdout_split(X, y, test_fraction=0.2, seed=0):
@@ -212,7 +214,7 @@ def _idx_pair(images_path, labels_path, dtype):
     if labels.min() < 0:
         raise ValueError(f"{labels_path}: the labels contain negative values")
     with np.errstate(over="ignore", invalid="ignore"):
-        X = images.reshape(images.shape[0], -1).astype(dtype)
+        X = arrays.aligned(images.reshape(images.shape[0], -1), dtype)
     if images.dtype == np.uint8:
         X /= dtype(255)
     elif not np.isfinite(X).all():
@@ -386,10 +388,11 @@ def _check_nielsen(obj, path):
         if y.size and y.max() > _LABEL_MAX:
             raise ValueError(f"{path}: the {name} labels go up to {y.max()}; class labels "
                              f"above {_LABEL_MAX} cannot be classes of a network")
-        if x.dtype == np.uint8:
-            x = x.astype(np.float32) / np.float32(255)
+        uint8 = x.dtype == np.uint8
         with np.errstate(over="ignore", invalid="ignore"):
-            x = np.ascontiguousarray(x, dtype=np.float32)
+            x = arrays.aligned(x, np.float32)       # a copy where x was uint8
+        if uint8:
+            x /= np.float32(255)
         if not np.isfinite(x).all():
             raise ValueError(f"{path}: the {name} images contain NaN, infinity or "
                              "values beyond the range of float32")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from fastbp import datasets
+from fastbp import arrays, datasets
 from datafiles import (IDX_NAMES, idx_bytes, make_nielsen_sets, py2_pickle_bytes,
                        write_idx, write_idx_directory, write_py2_pickle, write_py3_pickle)
 
@@ -90,6 +90,8 @@ def test_load_idx_directory(tmp_path):
     (X64, _), _ = datasets.load_idx_directory(tmp_path, dtype=np.float64)
     assert X64.dtype == np.float64
     assert_allclose(X64, tri.reshape(40, 784) / 255.0, rtol=1e-15)
+    # rows of 784 pixels, each starting on a cache line (see fastbp.arrays)
+    assert all(arrays.is_aligned(A) for A in (X, Xt, X64, X[1], X64[1]))
 
 
 def test_load_idx_directory_of_gunzipped_files(tmp_path):
@@ -288,7 +290,7 @@ def assert_same_sets(loaded, sets):
     assert len(loaded) == 3
     for (x, y), (x0, y0) in zip(loaded, sets):
         assert x.dtype == np.float32 and y.dtype == np.int64
-        assert x.flags.c_contiguous
+        assert x.flags.c_contiguous and arrays.is_aligned(x)
         assert_array_equal(x, x0)
         assert_array_equal(y, y0)
 
@@ -307,6 +309,14 @@ def test_pickle_written_by_python3(tmp_path, protocol):
     sets = make_nielsen_sets(8, 4, 4, seed=protocol)
     path = write_py3_pickle(tmp_path / "mnist.pkl.gz", sets, protocol=protocol)
     assert_same_sets(datasets.load_mnist_pkl(path), sets)
+
+
+def test_pickle_of_byte_images_is_scaled(tmp_path):
+    sets = make_nielsen_sets(8, 4, 4)
+    raw = tuple(((x * 256).astype(np.uint8), y) for x, y in sets)
+    path = write_py3_pickle(tmp_path / "mnist.pkl.gz", raw, protocol=4)
+    expected = tuple((x.astype(np.float32) / np.float32(255), y) for x, y in raw)
+    assert_same_sets(datasets.load_mnist_pkl(path), expected)
 
 
 def test_pickle_uncompressed_and_lists(tmp_path):
