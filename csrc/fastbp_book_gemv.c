@@ -91,50 +91,60 @@ GEMV_INLINE GEMV_TARGET void rows4(double *Z, ptrdiff_t ldz, const double *W,
 
 /* Samples of the leftover rows carried at once: each sample's sums are a
  * chain of dependent adds, so several samples side by side keep the adders
- * busy (8 sums in 128-bit registers, within AVX2's 16). */
-#define GEMV_TAIL_SAMPLES 4
+ * busy (5 sums of 4 lanes, within AVX2's 16 registers; m = 10 is then two
+ * groups). */
+#define GEMV_TAIL_SAMPLES 5
 
-/* 2 leftover rows times `ns` samples: per sample and row, 2 lanes. */
+/* 2 leftover rows times `ns` samples: per sample and row, 2 lanes, lane k
+ * summing the rounded products w[j] x[j], j = k, k+2, ...  Both rows' lanes
+ * are kept in one 4-lane register, (row 0: lanes 0-1, row 1: lanes 2-3),
+ * against the sample's two values (x[j], x[j+1]) twice: each lane sees the
+ * products and sums of its own pair of 2-lane sums, so the bits are theirs,
+ * for half the instructions. */
 GEMV_INLINE GEMV_TARGET void rows2(double *Z, ptrdiff_t ldz, const double *W,
                                    ptrdiff_t n_in, const double *const *A, const int ns)
 {
-    __m128d a0[GEMV_TAIL_SAMPLES], a1[GEMV_TAIL_SAMPLES];
+    __m256d acc[GEMV_TAIL_SAMPLES];
     ptrdiff_t j;
     int s;
     for (s = 0; s < ns; s++)
-        a0[s] = a1[s] = _mm_setzero_pd();
+        acc[s] = _mm256_setzero_pd();
     for (j = 0; j < n_in; j += 2) {
-        const __m128d w0 = _mm_loadu_pd(W + j), w1 = _mm_loadu_pd(W + n_in + j);
+        const __m256d w = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(W + j)),
+                                               _mm_loadu_pd(W + n_in + j), 1);
         for (s = 0; s < ns; s++) {
-            const __m128d xv = _mm_loadu_pd(A[s] + j);
-            a0[s] = _mm_add_pd(a0[s], _mm_mul_pd(w0, xv));
-            a1[s] = _mm_add_pd(a1[s], _mm_mul_pd(w1, xv));
+            const __m256d xx = _mm256_broadcast_pd((const __m128d *)(A[s] + j));
+            acc[s] = _mm256_add_pd(acc[s], _mm256_mul_pd(w, xx));
         }
     }
     for (s = 0; s < ns; s++) {
-        Z[s * ldz] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(a0[s], a0[s]));
-        Z[s * ldz + 1] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(a1[s], a1[s]));
+        const __m128d r0 = _mm256_castpd256_pd128(acc[s]);
+        const __m128d r1 = _mm256_extractf128_pd(acc[s], 1);
+        Z[s * ldz] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(r0, r0));
+        Z[s * ldz + 1] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(r1, r1));
     }
 }
 
-/* 1 leftover row times `ns` samples: per sample, 2 pairs of lanes. */
+/* 1 leftover row times `ns` samples: per sample, 2 pairs of lanes, u for
+ * j = 0, 1 (mod 4) and v for j = 2, 3 (mod 4), held together as the four
+ * lanes (u0, u1, v0, v1) of one register. */
 GEMV_INLINE GEMV_TARGET void rows1(double *Z, ptrdiff_t ldz, const double *W,
                                    ptrdiff_t n_in, const double *const *A, const int ns)
 {
-    __m128d u[GEMV_TAIL_SAMPLES], v[GEMV_TAIL_SAMPLES];
+    __m256d acc[GEMV_TAIL_SAMPLES];
     ptrdiff_t j;
     int s;
     for (s = 0; s < ns; s++)
-        u[s] = v[s] = _mm_setzero_pd();
+        acc[s] = _mm256_setzero_pd();
     for (j = 0; j < n_in; j += 4) {
-        const __m128d w0 = _mm_loadu_pd(W + j), w2 = _mm_loadu_pd(W + j + 2);
-        for (s = 0; s < ns; s++) {
-            u[s] = _mm_add_pd(u[s], _mm_mul_pd(w0, _mm_loadu_pd(A[s] + j)));
-            v[s] = _mm_add_pd(v[s], _mm_mul_pd(w2, _mm_loadu_pd(A[s] + j + 2)));
-        }
+        const __m256d w = _mm256_loadu_pd(W + j);
+        for (s = 0; s < ns; s++)
+            acc[s] = _mm256_add_pd(acc[s], _mm256_mul_pd(w, _mm256_loadu_pd(A[s] + j)));
     }
     for (s = 0; s < ns; s++) {
-        const __m128d t = _mm_add_pd(u[s], v[s]);
+        /* (u0 + v0, u1 + v1), then their sum */
+        const __m128d t = _mm_add_pd(_mm256_castpd256_pd128(acc[s]),
+                                     _mm256_extractf128_pd(acc[s], 1));
         Z[s * ldz] = 0.0 + _mm_cvtsd_f64(_mm_hadd_pd(t, t));
     }
 }
