@@ -64,7 +64,8 @@ from scipy.linalg.cython_blas cimport dgemv
 
 from ._blas cimport gemm_rowmajor, NoTrans, Trans
 from ._kernels cimport (activate, times_derivative, output_error, bias_update,
-                        gather_rows, max_abs, fbp_rows_max_abs_d, fbp_rows_max_abs_f,
+                        gather_rows, max_abs, fbp_max_abs_d, fbp_max_abs_f,
+                        fbp_rows_max_abs_d, fbp_rows_max_abs_f,
                         cost_sum, argmax_rows,
                         fbp_barrier, fbp_barrier_init, fbp_barrier_wait,
                         fbp_prefetch, fbp_prefetch_start, fbp_barrier_wait_prefetching,
@@ -663,11 +664,16 @@ cdef class Samples:
     cdef double _max_abs(self, const void **table, int single, Py_ssize_t width) except? -1:
         """max |v| over every row of a table (NaN if any value is NaN).  A
         pass over all the data, bound by memory bandwidth: on two threads
-        when there is much of it."""
+        when there is much of it.  Where the rows are exactly the rows of
+        one block of memory, in any order (the book's pairs are views of one
+        matrix's rows, shuffled), the block is read from start to end."""
         cdef double part[2]
         cdef Py_ssize_t k = 0, lo = 0, hi = 0, n = self.n
         cdef int T = 2 if n * width >= SPLIT_MAX_ABS else 1
         self._check_ready()
+        cdef const char *block = _rows_block(table, n, width * (4 if single else 8))
+        if block != NULL:
+            return _span_max_abs(block, n * width, single)
         part[0] = part[1] = 0.0
         with nogil, parallel(num_threads=T):
             k = threadid()
@@ -2516,21 +2522,50 @@ def _gather_rows(floating[:, ::1] out, Samples data not None,
 
 
 def _max_abs(const floating[::1] x):
-    """max |x| (NaN if x holds a NaN; 0 for no values).  A pass bound by
-    memory bandwidth: on two threads, each over half of x, when x is large."""
+    """max |x| (NaN if x holds a NaN; 0 for no values)."""
+    if x.shape[0] == 0:
+        return 0.0
+    return _span_max_abs(<const char *> &x[0], x.shape[0], floating is float)
+
+
+cdef double _span_max_abs(const char *x, Py_ssize_t n, int single) noexcept:
+    """max |v| over n float32 (single) or float64 values from x, n > 0.  A
+    pass bound by memory bandwidth: on two threads, each over half of the
+    values, when they are many."""
     cdef double part[2]
-    cdef Py_ssize_t n = x.shape[0], lo, hi
+    cdef Py_ssize_t lo, hi
     cdef int k = 0, T = 2 if n >= SPLIT_MAX_ABS else 1
     part[0] = part[1] = 0.0
-    if n == 0:
-        return 0.0
     with nogil, parallel(num_threads=T):
         k = threadid()
         T = openmp.omp_get_num_threads()    # the runtime may give fewer
         lo = (n * k) // T
         hi = (n * (k + 1)) // T
-        part[k] = max_abs(&x[lo], hi - lo)
+        if hi > lo:
+            if single:
+                part[k] = fbp_max_abs_f(<const float *> x + lo, hi - lo)
+            else:
+                part[k] = fbp_max_abs_d(<const double *> x + lo, hi - lo)
     return _max_nan(part[0], part[1])
+
+
+cdef const char *_rows_block(const void **table, Py_ssize_t n, Py_ssize_t row_bytes) except? NULL:
+    """The start of the block of n * row_bytes bytes whose n rows are the
+    rows of the table, each once, in any order; NULL where they are not."""
+    cdef size_t first = <size_t> table[0], address, offset
+    cdef Py_ssize_t i, row
+    for i in range(1, n):
+        if <size_t> table[i] < first:
+            first = <size_t> table[i]
+    cdef cnp.ndarray seen_array = np.zeros(n, dtype=np.uint8)
+    cdef unsigned char *seen = <unsigned char *> cnp.PyArray_DATA(seen_array)
+    for i in range(n):
+        offset = <size_t> table[i] - first
+        row = <Py_ssize_t> (offset // <size_t> row_bytes)
+        if offset % <size_t> row_bytes != 0 or row >= n or seen[row]:
+            return NULL
+        seen[row] = 1
+    return <const char *> first
 
 
 def cost_total(int cost, const floating[:, ::1] A, const floating[:, ::1] Y):

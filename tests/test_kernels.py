@@ -392,6 +392,36 @@ def test_samples_max_abs(rows, where, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("form", ["some rows", "a row twice", "two matrices", "wider rows"])
+def test_samples_max_abs_reads_only_the_rows_given(form, dtype):
+    """Where the pairs' rows are all the rows of one matrix, the scan reads
+    that matrix from end to end; where they are not -- a subset of its
+    rows, a row twice, rows of two matrices, rows that are part of a wider
+    matrix's -- it reads only them: a NaN next to them is not theirs."""
+    rng = rng_for("samples max rows", form, dtype)
+    X = rng.standard_normal((400, 800)).astype(dtype)
+    Y = rng.standard_normal((400, 2))
+    X[7, 3] = np.nan                            # outside the rows given (but "wider rows")
+    X[:, 784:] = np.nan                         # outside every row given
+    M = np.ascontiguousarray(X[:, :784])
+    keep = [i for i in rng.permutation(400) if i != 7]
+    rows = {"some rows": [M[i] for i in keep],
+            "a row twice": [M[i] for i in keep] + [M[keep[0]]],
+            "two matrices": [M[i] for i in keep] + [np.full(784, 0.5, dtype)],
+            "wider rows": [X[i, :784] for i in keep]}[form]
+    pairs = [(r.reshape(-1, 1), Y[0].reshape(-1, 1)) for r in rows]
+    data = _engine.pair_samples(pairs, 784, 2)
+    assert data is not None
+    expected = max(np.max(np.abs(r)) for r in rows)
+    assert data.max_abs() == expected
+    # the same rows in the order of the matrix, and all of its rows
+    whole = [(r.reshape(-1, 1), Y[0].reshape(-1, 1)) for r in M[8:]]
+    assert _engine.pair_samples(whole, 784, 2).max_abs() == np.max(np.abs(M[8:]))
+    assert _engine.pair_samples([(r.reshape(-1, 1), Y[0].reshape(-1, 1)) for r in M],
+                                784, 2) is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("where", ["none", "first half", "second half", "last"])
 def test_max_abs_of_a_large_array(where, dtype):
     """4,700,001 values (over the size that splits the pass over two
