@@ -2558,7 +2558,7 @@ cdef double _span_max_abs(const char *x, Py_ssize_t n, int single) noexcept:
 cdef const char *_rows_block(const void **table, Py_ssize_t n, Py_ssize_t row_bytes) except? NULL:
     """The start of the block of n * row_bytes bytes whose n rows are the
     rows of the table, each once, in any order; NULL where they are not."""
-    cdef size_t first = <size_t> table[0], address, offset
+    cdef size_t first = <size_t> table[0], offset
     cdef Py_ssize_t i, row
     for i in range(1, n):
         if <size_t> table[i] < first:

@@ -4,10 +4,11 @@ NumPy aligns its allocations to 16 bytes, not to a 64-byte cache line (a
 large array typically starts 16 bytes into one).  When a row of samples
 starts off a line (every row of 784 float32 or float64 pixels does, if the
 array does), some of the kernels' vector loads from it span two lines: with
-AVX2, half of them.  On W1 (python -m fastbp bench) with AVX2, a one-epoch fit on inputs
-that start on a line took 0.90-0.92 times as long as on the same values 16
-bytes off.  fastbp's data loaders return such arrays, and ``fit`` makes its
-copies (when it must convert) so; :func:`aligned` makes one of any array.
+AVX2, half of them.  On W1 with AVX2, a one-epoch fit on inputs that start
+on a line took 0.90-0.92 times as long as on the same values 16 bytes off
+(README, Data sets).  fastbp's data loaders return such arrays, and ``fit``
+makes its copies (where it must convert) so; :func:`aligned` makes one of
+any array.
 """
 import numpy as np
 
