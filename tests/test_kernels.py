@@ -652,6 +652,22 @@ def test_small_products_give_the_same_bits_in_blocks_of_rows(mnk, dtype, variant
         assert_array_equal(np.vstack([top, bottom]), stepped)
 
 
+@needs_small_gemm
+@each_variant
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mnk", [(10, 16, 784), (13, 7, 21), (32, 30, 100)])
+def test_small_feedforward_gives_the_same_bits_whatever_the_samples(mnk, dtype, variant):
+    # The kernel cuts the samples into tiles by their count (10 into 4, 3,
+    # 3 with AVX2's): a sample's products must not depend on its tile.
+    m, n, k = mnk
+    X, rows, W, _ = small_problem(m, n, k, 3, dtype)
+    whole = _engine._small_gemm_nt(X, rows, W, variant=variant)
+    for cut in range(1, m):
+        parts = [_engine._small_gemm_nt(X, np.ascontiguousarray(part), W, variant=variant)
+                 for part in (rows[:cut], rows[cut:])]
+        assert_array_equal(np.vstack(parts), whole)
+
+
 # (m samples, k neurons in the layer above, n columns, block lo:hi of them)
 NN_SHAPES = [(1, 1, 1, 0, 1), (10, 10, 30, 0, 16), (10, 10, 30, 16, 30), (7, 3, 40, 5, 38),
              (32, 48, 96, 0, 96), (11, 20, 17, 1, 17), (5, 1, 64, 32, 64), (6, 9, 33, 0, 33)]
