@@ -153,6 +153,8 @@ cdef Py_ssize_t SPLIT_MAX_ABS = 1 << 22
 # before it returns.
 cdef size_t CACHE_LINE = 64
 cdef Py_ssize_t ALIGNED_COPY_MIN_BATCHES = 8
+# The same, for fastbp.arrays (aligned_empty's alignment).
+CACHE_LINE_BYTES = CACHE_LINE
 
 
 cdef inline double _limit(floating x) noexcept nogil:

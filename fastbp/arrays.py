@@ -14,8 +14,9 @@ import numpy as np
 
 from . import _engine
 
-# The alignment, in bytes: an x86-64 cache line.
-CACHE_LINE = 64
+# The alignment, in bytes: an x86-64 cache line, as _engine.aligned_empty
+# allocates.
+CACHE_LINE = _engine.CACHE_LINE_BYTES
 
 
 def is_aligned(arr):
